@@ -1,0 +1,1 @@
+"""The bottom layer: domain models, errors, event names, settings. Imports nothing of ours."""

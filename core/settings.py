@@ -1,0 +1,90 @@
+"""Settings read from the environment, with the names the seeds give.
+
+Nothing reads the environment at import time: callers use the cached ``get_settings()``
+(tests call ``get_settings.cache_clear()`` after changing the environment).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PUBLIC_GITHUB_API_URL = "https://api.github.com"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", populate_by_name=True)
+
+    # GitHub (seed 002)
+    GITHUB_TOKEN: SecretStr | None = Field(None, description="GitHub token for repos/protection")
+    GITHUB_API_URL: str = Field(
+        PUBLIC_GITHUB_API_URL, description="API root; GitHub Enterprise is https://host/api/v3"
+    )
+    GITHUB_ORG: str | None = Field(None, description="Organization that owns appenv repos")
+
+    # Harbor (seed 002)
+    HARBOR_URL: str | None = Field(None, description="Harbor base URL (without /api/v2.0)")
+    HARBOR_ROBOT_USERNAME: str | None = Field(None, description="Account used to rotate robots")
+    HARBOR_ROBOT_PASSWORD: SecretStr | None = None
+    HARBOR_PROJECT: str | None = Field(None, description="Default project of project robots")
+
+    # Secret-backend endpoints (seed 002)
+    APPENV_SECRETS_ENDPOINT: str | None = None
+    APPENV_SECRET_BINDINGS_ENDPOINT: str | None = None
+    APPENV_GITOPS_VERIFY_ENDPOINT: str | None = None
+    SECRET_BINDINGS_UPDATE_ENDPOINT: str | None = None
+
+    # Vault KV v2
+    VAULT_ADDR: str | None = None
+    VAULT_TOKEN: SecretStr | None = None
+    VAULT_KV_MOUNT: str = "secret"
+
+    # Internal services (seed 000)
+    INTERNAL_AUTH_TOKEN: SecretStr | None = None
+    CONTROL_PLANE_URL: str = "http://127.0.0.1:8080"
+    EXECUTION_WORKERS_URL: str = "http://127.0.0.1:8081"
+
+    # Which block document each provider role loads ("<block-type-slug>/<name>"). Routing side
+    # effects through execution-workers is a matter of pointing these at its block.
+    IDP_GIT_BLOCK: str = "idp-github/default"
+    IDP_REGISTRY_BLOCK: str = "idp-harbor/default"
+    IDP_SECRET_BACKEND_BLOCK: str = "idp-vault-secret-backend/default"
+    IDP_CONTROL_PLANE_BLOCK: str = "idp-control-plane/default"
+
+    # Persistence
+    DATABASE_URL: str | None = Field(None, description="SQLAlchemy URL; SQLite file when unset")
+    IDP_DATA_DIR: Path = PROJECT_ROOT / "data"
+
+    # Provider calls
+    PROVIDER_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="Timeout of one provider call")
+
+    # Workflow retries: every backoff delay is multiplied by this (tests set it near 0).
+    IDP_RETRY_DELAY_SCALE: float = Field(
+        1.0, ge=0, description="Multiplier of task retry delays (1 = production backoff)"
+    )
+
+    @property
+    def database_url(self) -> str:
+        if self.DATABASE_URL:
+            return self.DATABASE_URL
+        return f"sqlite:///{self.IDP_DATA_DIR / 'control-plane.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def internal_auth_headers(settings: Settings | None = None) -> dict[str, str]:
+    """Headers every internal client sends: ``X-Internal-Token`` only when a token is set."""
+    settings = settings or get_settings()
+    token = settings.INTERNAL_AUTH_TOKEN
+    if token is None or not token.get_secret_value():
+        return {}
+    return {"X-Internal-Token": token.get_secret_value()}
