@@ -135,6 +135,7 @@ class SandboxServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            http="h11",  # Vault clients send the LIST verb, which httptools rejects
             timeout_keep_alive=30,
             backlog=1024,
         )

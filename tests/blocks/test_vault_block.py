@@ -1,0 +1,258 @@
+"""VaultSecretBackend against the Vault and secret-endpoint sandboxes (hvac unmodified)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+
+import hvac
+import pytest
+from pydantic import SecretStr
+
+from blocks.base import BindingRecord
+from blocks.secret_endpoints import HttpSecretBackend
+from blocks.vault import VaultSecretBackend
+from core.domain import BindingSpec, StoredSecret
+from core.errors import DomainError
+from sandbox.secret_endpoints import SecretEndpointsSandbox
+from sandbox.vault import VaultSandbox
+
+TOKEN = "sandbox-vault-token"
+
+
+@pytest.fixture(scope="module")
+def vault() -> Iterator[VaultSandbox]:
+    with VaultSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def endpoints() -> Iterator[SecretEndpointsSandbox]:
+    with SecretEndpointsSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(vault: VaultSandbox) -> Iterator[None]:
+    yield
+    vault.server.faults.clear()
+    vault.unseal()
+
+
+def _http(endpoints: SecretEndpointsSandbox) -> HttpSecretBackend:
+    return HttpSecretBackend(**{k.lower(): v for k, v in endpoints.endpoints().items()})
+
+
+def _block(
+    vault: VaultSandbox, endpoints: SecretEndpointsSandbox, **kw: object
+) -> VaultSecretBackend:
+    fields: dict[str, object] = {"addr": vault.url, "token": TOKEN, **kw}
+    return VaultSecretBackend(**fields, endpoints=_http(endpoints))
+
+
+@pytest.fixture
+def block(vault: VaultSandbox, endpoints: SecretEndpointsSandbox) -> VaultSecretBackend:
+    return _block(vault, endpoints)
+
+
+def _raw(vault: VaultSandbox) -> hvac.api.secrets_engines.KvV2:
+    return hvac.Client(url=vault.url, token=TOKEN).secrets.kv.v2
+
+
+def test_provision_is_create_only_and_keeps_values(
+    block: VaultSecretBackend, vault: VaultSandbox
+) -> None:
+    first = block.provision_secrets("env-1", "app-1", ["db", "api"])
+    assert first == [
+        StoredSecret(backend="vault", path="secret/idp/appenv/env-1/db", version=1),
+        StoredSecret(backend="vault", path="secret/idp/appenv/env-1/api", version=1),
+    ]
+    read = _raw(vault).read_secret_version(
+        path="idp/appenv/env-1/db", raise_on_deleted_version=True
+    )
+    value = read["data"]["data"]["value"]
+    assert len(value) >= 32
+    assert block.provision_secrets("env-1", "app-1", ["db", "api"]) == first
+    again = _raw(vault).read_secret_version(
+        path="idp/appenv/env-1/db", raise_on_deleted_version=True
+    )
+    assert again["data"]["data"]["value"] == value
+
+
+def test_store_and_read_round_trip(block: VaultSecretBackend) -> None:
+    first = block.store_secret_value("harbor-ci", SecretStr("one"))
+    assert first == StoredSecret(backend="vault", path="secret/idp/secrets/harbor-ci", version=1)
+    assert block.store_secret_value("harbor-ci", SecretStr("one")) == first  # retry: no new version
+    assert block.store_secret_value("harbor-ci", SecretStr("two")).version == 2
+    assert block.read_secret_value("harbor-ci").get_secret_value() == "two"
+
+
+def test_store_after_the_latest_version_was_deleted(
+    block: VaultSecretBackend, vault: VaultSandbox
+) -> None:
+    block.store_secret_value("deleted", SecretStr("one"))
+    _raw(vault).delete_latest_version_of_secret(path="idp/secrets/deleted")
+    assert block.store_secret_value("deleted", SecretStr("two")).version == 2
+
+
+def test_reading_a_secret_never_stored_is_not_found(block: VaultSecretBackend) -> None:
+    with pytest.raises(DomainError) as caught:
+        block.read_secret_value("never-stored")
+    assert caught.value.code == "not_found"
+
+
+def test_bindings_gitops_and_updates_go_to_the_endpoints(
+    block: VaultSecretBackend, endpoints: SecretEndpointsSandbox
+) -> None:
+    stored = block.store_secret_value("s-b", SecretStr("v"))
+    binding = BindingRecord(secret_id="s-b", environment_id="env-b", target="k8s:b/a")
+    assert block.create_secret_bindings([binding]) == [binding]
+    assert block.verify_gitops("env-b", "appenv-env-b").reconciled is True
+    updated = block.update_secret_bindings(
+        "s-b", stored, [BindingSpec(environment_id="env-b", target="k8s:b/a")]
+    )
+    assert [b.version for b in updated] == [stored.version]
+    assert len([b for b in endpoints.state()["bindings"] if b["secret_id"] == "s-b"]) == 1
+
+
+def test_from_env(
+    monkeypatch: pytest.MonkeyPatch, vault: VaultSandbox, endpoints: SecretEndpointsSandbox
+) -> None:
+    monkeypatch.setenv("VAULT_ADDR", vault.url)
+    monkeypatch.setenv("VAULT_TOKEN", TOKEN)
+    for name, url in endpoints.endpoints().items():
+        if name != "APPENV_SECRETS_ENDPOINT":  # Vault provisions secrets itself
+            monkeypatch.setenv(name, url)
+    block = VaultSecretBackend.from_env()
+    assert block.store_secret_value("from-env", SecretStr("v")).version == 1
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "APPENV_SECRET_BINDINGS_ENDPOINT",
+        "SECRET_BINDINGS_UPDATE_ENDPOINT",
+    ],
+)
+def test_from_env_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    for var in (
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "APPENV_SECRET_BINDINGS_ENDPOINT",
+        "APPENV_GITOPS_VERIFY_ENDPOINT",
+        "SECRET_BINDINGS_UPDATE_ENDPOINT",
+    ):
+        if var != missing:
+            monkeypatch.setenv(var, "http://127.0.0.1:9")
+    with pytest.raises(DomainError) as caught:
+        VaultSecretBackend.from_env()
+    assert caught.value.code == "invalid_input" and missing in caught.value.message
+
+
+def test_token_does_not_show(block: VaultSecretBackend) -> None:
+    assert TOKEN not in repr(block)
+
+
+# -- error contract -----------------------------------------------------------------------
+OPERATIONS: dict[str, Callable[[VaultSecretBackend], object]] = {
+    "provision": lambda b: b.provision_secrets("env-err", "app", ["db"]),
+    "store": lambda b: b.store_secret_value("s-err", SecretStr("v")),
+    "read": lambda b: b.read_secret_value("s-err"),
+}
+
+
+@pytest.mark.parametrize(
+    "status, code, retryable",
+    [
+        (400, "invalid_input", False),
+        (401, "unauthorized", False),
+        (403, "forbidden", False),
+        (409, "conflict", False),
+        (412, "upstream_unavailable", True),  # Vault Enterprise: not consistent yet, retry
+        (429, "rate_limited", True),
+        (500, "upstream_unavailable", True),
+        (501, "upstream_unavailable", True),
+        (502, "upstream_unavailable", True),
+        (503, "upstream_unavailable", True),
+    ],
+)
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_error_contract(
+    block: VaultSecretBackend,
+    vault: VaultSandbox,
+    operation: str,
+    status: int,
+    code: str,
+    retryable: bool,
+) -> None:
+    vault.server.faults.add(path="^/v1/secret/", statuses=[status], retry_after=4)
+    with pytest.raises(DomainError) as caught:
+        OPERATIONS[operation](block)
+    error = caught.value
+    assert (error.code, error.retryable, error.upstream_status) == (code, retryable, status)
+    assert error.__cause__ is None and error.__suppress_context__
+    if status == 429:
+        assert error.retry_after == 4
+
+
+def test_sealed_vault_is_retryable(block: VaultSecretBackend, vault: VaultSandbox) -> None:
+    vault.seal()
+    with pytest.raises(DomainError) as caught:
+        block.store_secret_value("sealed", SecretStr("v"))
+    assert (caught.value.code, caught.value.retryable) == ("upstream_unavailable", True)
+
+
+def test_wrong_token_is_forbidden(vault: VaultSandbox, endpoints: SecretEndpointsSandbox) -> None:
+    with pytest.raises(DomainError) as caught:
+        _block(vault, endpoints, token="wrong").read_secret_value("x")
+    assert caught.value.code == "forbidden"
+
+
+def test_timeout(vault: VaultSandbox, endpoints: SecretEndpointsSandbox) -> None:
+    vault.server.faults.add(path="^/v1/secret/", latency_ms=600)
+    with pytest.raises(DomainError) as caught:
+        _block(vault, endpoints, timeout_seconds=0.2).read_secret_value("slow")
+    assert (caught.value.code, caught.value.retryable) == ("upstream_timeout", True)
+
+
+def test_refused_connection_on_every_operation() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    endpoints = HttpSecretBackend(
+        appenv_secret_bindings_endpoint=closed,
+        appenv_gitops_verify_endpoint=closed,
+        secret_bindings_update_endpoint=closed,
+    )
+    block = VaultSecretBackend(addr=closed, token="t", endpoints=endpoints)
+    stored = StoredSecret(backend="vault", path="p", version=1)
+    calls: list[Callable[[], object]] = [
+        *(lambda op=op: op(block) for op in OPERATIONS.values()),
+        lambda: block.create_secret_bindings([]),
+        lambda: block.verify_gitops("e", "r"),
+        lambda: block.update_secret_bindings("s", stored, []),
+    ]
+    for call in calls:
+        with pytest.raises(DomainError) as caught:
+            call()
+        assert (caught.value.code, caught.value.retryable) == ("upstream_unavailable", True)
+
+
+def test_an_address_without_scheme_is_a_configuration_error(
+    endpoints: SecretEndpointsSandbox,
+) -> None:
+    block = VaultSecretBackend(addr="vault.example.com", token="t", endpoints=_http(endpoints))
+    with pytest.raises(DomainError) as caught:
+        block.read_secret_value("x")
+    assert (caught.value.code, caught.value.retryable) == ("invalid_input", False)
+
+
+@pytest.mark.parametrize("secret_id", ["a/b", "..", "../../sys", ""])
+def test_ids_cannot_escape_the_prefix(block: VaultSecretBackend, secret_id: str) -> None:
+    with pytest.raises(DomainError) as caught:
+        block.store_secret_value(secret_id, SecretStr("v"))
+    assert caught.value.code == "invalid_input"
+    with pytest.raises(DomainError):
+        block.provision_secrets("env", "app", [secret_id])
