@@ -1,0 +1,85 @@
+"""FastAPI dependencies, as ``Annotated`` aliases routers use in their signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from core.settings import Settings
+from services.control_plane.commands import CommandContext
+from services.control_plane.launcher import WorkflowLauncher
+from services.control_plane.metrics import ControlPlaneMetrics
+from services.control_plane.models.idempotency import MAX_KEY_LENGTH
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What one app instance owns (tests build many apps side by side)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    launcher: WorkflowLauncher
+    metrics: ControlPlaneMetrics
+
+
+def get_state(request: Request) -> AppState:
+    state = request.app.state.control_plane
+    assert isinstance(state, AppState)
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_launcher(state: StateDep) -> WorkflowLauncher:
+    return state.launcher
+
+
+LauncherDep = Annotated[WorkflowLauncher, Depends(get_launcher)]
+
+
+def get_metrics(state: StateDep) -> ControlPlaneMetrics:
+    return state.metrics
+
+
+MetricsDep = Annotated[ControlPlaneMetrics, Depends(get_metrics)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description="Repeat a command with the same key to get the same answer, once",
+    ),
+]
+
+
+def get_command_context(
+    session: SessionDep,
+    launcher: LauncherDep,
+    metrics: MetricsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandContext:
+    return CommandContext(session, launcher, metrics, idempotency_key)
+
+
+CommandDep = Annotated[CommandContext, Depends(get_command_context)]
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip")]

@@ -1,0 +1,79 @@
+"""The control plane's sqlmodel models, in sets per aggregate: ``XBase`` (shared fields),
+``XCreate`` (command body), ``X`` (the table) and ``XPublic`` (what the API returns).
+
+Importing this package registers every table on ``SQLModel.metadata`` (alembic needs that).
+"""
+
+from services.control_plane.models.application import (
+    Application,
+    ApplicationCreate,
+    ApplicationPublic,
+    ApplicationsPublic,
+)
+from services.control_plane.models.environment import (
+    ApplicationEnvironment,
+    EnvironmentCreate,
+    EnvironmentPublic,
+    EnvironmentsPublic,
+)
+from services.control_plane.models.event import (
+    DomainEvent,
+    DomainEventCreate,
+    DomainEventPublic,
+    DomainEventsPublic,
+)
+from services.control_plane.models.idempotency import IdempotencyRecord
+from services.control_plane.models.secret import (
+    LockRequest,
+    RotationPublic,
+    RotationRecord,
+    Secret,
+    SecretBinding,
+    SecretCreate,
+    SecretProvider,
+    SecretPublic,
+    SecretsPublic,
+)
+from services.control_plane.models.transition import (
+    ApplicationTransition,
+    EnvironmentTransition,
+    SecretTransition,
+)
+from services.control_plane.models.workflow_run import (
+    RunResult,
+    WorkflowRun,
+    WorkflowRunPublic,
+    WorkflowRunReport,
+)
+
+__all__ = [
+    "Application",
+    "ApplicationCreate",
+    "ApplicationEnvironment",
+    "ApplicationPublic",
+    "ApplicationTransition",
+    "ApplicationsPublic",
+    "DomainEvent",
+    "DomainEventCreate",
+    "DomainEventPublic",
+    "DomainEventsPublic",
+    "EnvironmentCreate",
+    "EnvironmentPublic",
+    "EnvironmentTransition",
+    "EnvironmentsPublic",
+    "IdempotencyRecord",
+    "LockRequest",
+    "RotationPublic",
+    "RotationRecord",
+    "RunResult",
+    "Secret",
+    "SecretBinding",
+    "SecretCreate",
+    "SecretProvider",
+    "SecretPublic",
+    "SecretTransition",
+    "SecretsPublic",
+    "WorkflowRun",
+    "WorkflowRunPublic",
+    "WorkflowRunReport",
+]

@@ -1,0 +1,1 @@
+"""One router per resource; ``internal_*`` routers serve the workflows (token-protected)."""

@@ -1,0 +1,158 @@
+"""The secret lock, recorded rotations and the list of secrets due (internal API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.services.control_plane.helpers import SQLITE_ONLY, error_code, register_secret
+
+STORED = {"backend": "vault", "path": "secret/data/harbor-ci", "version": 3}
+
+
+def lock(client: TestClient, holder: str, secret: str = "harbor-ci") -> httpx.Response:
+    return client.post(f"/internal/v1/secrets/{secret}/lock", json={"holder": holder})
+
+
+def unlock(client: TestClient, holder: str, secret: str = "harbor-ci") -> httpx.Response:
+    return client.post(f"/internal/v1/secrets/{secret}/unlock", json={"holder": holder})
+
+
+def test_lock_is_held_by_one_run_and_reentrant(client: TestClient) -> None:
+    register_secret(client, "harbor-ci")
+    first = lock(client, "run-a")
+    assert first.status_code == 200
+    assert first.json()["lock_holder"] == "run-a"
+    again = lock(client, "run-a")
+    assert again.status_code == 200
+    assert again.json()["lock_acquired_at"] == first.json()["lock_acquired_at"]
+
+    other = lock(client, "run-b")
+    assert other.status_code == 409
+    assert error_code(other) == "secret_locked"
+    assert other.json()["error"]["details"] == {"lock_holder": "run-a"}
+
+
+def test_releasing_a_lock_you_do_not_hold_changes_nothing(client: TestClient) -> None:
+    register_secret(client, "harbor-ci")
+    lock(client, "run-a")
+    not_mine = unlock(client, "run-b")
+    assert not_mine.status_code == 200
+    assert not_mine.json()["lock_holder"] == "run-a"
+
+    mine = unlock(client, "run-a")
+    assert mine.status_code == 200
+    assert mine.json()["lock_holder"] is None
+    assert unlock(client, "run-a").status_code == 200  # releasing twice is fine
+    assert lock(client, "run-b").json()["lock_holder"] == "run-b"
+
+
+@pytest.mark.parametrize("endpoint", ["lock", "unlock", "rotations"])
+def test_unknown_secret_is_404(client: TestClient, endpoint: str) -> None:
+    body = {"holder": "run-a", "flow_run_id": "run-a", "stored": STORED}
+    response = client.post(f"/internal/v1/secrets/nope/{endpoint}", json=body)
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_recording_a_rotation_stores_location_and_schedules_the_next(client: TestClient) -> None:
+    register_secret(client, "harbor-ci")  # rotation_interval_seconds=3600
+    lock(client, "run-a")
+    client.post(
+        "/internal/v1/secrets/harbor-ci/transitions",
+        json={"status": "rotating", "flow_run_id": "run-a"},
+    )
+    rotated_at = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    response = client.post(
+        "/internal/v1/secrets/harbor-ci/rotations",
+        json={"flow_run_id": "run-a", "stored": STORED, "rotated_at": rotated_at.isoformat()},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "active"
+    assert body["stored"] == STORED
+    assert datetime.fromisoformat(body["last_rotated_at"]) == rotated_at
+    assert datetime.fromisoformat(body["next_rotation_at"]) == rotated_at + timedelta(hours=1)
+    assert body["lock_holder"] == "run-a"  # the run releases it itself, last
+
+
+def test_rotation_with_bindings_left_behind_is_recorded_as_pending(client: TestClient) -> None:
+    register_secret(client, "harbor-ci")
+    lock(client, "run-a")
+    client.post(
+        "/internal/v1/secrets/harbor-ci/transitions",
+        json={"status": "rotating", "flow_run_id": "run-a"},
+    )
+    response = client.post(
+        "/internal/v1/secrets/harbor-ci/rotations",
+        json={"flow_run_id": "run-a", "stored": STORED, "status": "rotated_pending_bindings"},
+    )
+    assert response.json()["status"] == "rotated_pending_bindings"
+
+
+def test_only_the_lock_holder_records_a_rotation(client: TestClient) -> None:
+    register_secret(client, "harbor-ci")
+    unlocked = client.post(
+        "/internal/v1/secrets/harbor-ci/rotations", json={"flow_run_id": "run-a", "stored": STORED}
+    )
+    assert unlocked.status_code == 412
+    assert error_code(unlocked) == "precondition_failed"
+
+    lock(client, "run-a")
+    intruder = client.post(
+        "/internal/v1/secrets/harbor-ci/rotations", json={"flow_run_id": "run-b", "stored": STORED}
+    )
+    assert intruder.status_code == 409
+    assert error_code(intruder) == "secret_locked"
+    assert client.get("/internal/v1/secrets/harbor-ci").json()["stored"] is None
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"flow_run_id": "run-a"}, "stored"),
+        ({"flow_run_id": "run-a", "stored": {"backend": "vault", "path": "p"}}, "stored.version"),
+        ({"flow_run_id": "run-a", "stored": STORED, "status": "rotating!"}, "status"),
+        ({"flow_run_id": "run a", "stored": STORED}, "flow_run_id"),
+    ],
+)
+@SQLITE_ONLY
+def test_bad_rotation_records_are_422(client: TestClient, body: dict, field: str) -> None:
+    register_secret(client, "harbor-ci")
+    lock(client, "run-a")
+    response = client.post("/internal/v1/secrets/harbor-ci/rotations", json=body)
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["error"]["details"]["fields"]] == [field]
+
+
+def _rotate(client: TestClient, secret: str, at: datetime) -> None:
+    lock(client, "run-r", secret)
+    response = client.post(
+        f"/internal/v1/secrets/{secret}/rotations",
+        json={"flow_run_id": "run-r", "stored": STORED, "rotated_at": at.isoformat()},
+    )
+    assert response.status_code == 200, response.text
+    unlock(client, "run-r", secret)
+
+
+def test_due_lists_never_rotated_then_overdue_and_skips_the_rest(client: TestClient) -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    register_secret(client, "fresh")  # interval 1 h
+    register_secret(client, "overdue-old")
+    register_secret(client, "overdue-new")
+    register_secret(client, "never")
+    register_secret(client, "manual", rotatable=False)
+    _rotate(client, "fresh", now - timedelta(minutes=10))
+    _rotate(client, "overdue-old", now - timedelta(hours=5))
+    _rotate(client, "overdue-new", now - timedelta(hours=2))
+
+    due = client.get("/internal/v1/rotations/due", params={"now": now.isoformat()}).json()
+    assert [s["id"] for s in due["data"]] == ["never", "overdue-old", "overdue-new"]
+    limited = client.get(
+        "/internal/v1/rotations/due", params={"now": now.isoformat(), "limit": 2}
+    ).json()
+    assert [s["id"] for s in limited["data"]] == ["never", "overdue-old"]
+    assert client.get("/internal/v1/rotations/due", params={"limit": 0}).status_code == 422
