@@ -1,0 +1,1 @@
+"""Entry points: the ``idp`` console script and the demo. Sits above every layer."""

@@ -1,0 +1,64 @@
+"""The ``idp`` command: one entry point for every long-running piece of the platform.
+
+Each subcommand imports its module lazily, so ``idp --help`` stays fast and a missing
+optional piece only breaks the subcommand that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _sandbox(argv: list[str]) -> int:
+    from sandbox.run import main
+
+    return main(argv)
+
+
+def _control_plane(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="idp control-plane")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    from services.control_plane.__main__ import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
+def _bootstrap(argv: list[str]) -> int:
+    from deployments.bootstrap import main
+
+    return main(argv)
+
+
+def _demo(argv: list[str]) -> int:
+    from idp.demo import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
+    "sandbox": ("start the local GitHub/Harbor/Vault/secret-endpoint sandbox", _sandbox),
+    "control-plane": ("run control-plane-api (domain state, commands, events)", _control_plane),
+    "bootstrap": ("register block types and save block documents from the environment", _bootstrap),
+    "demo": ("run the main job on the embedded default", _demo),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help"} or args[0] not in COMMANDS:
+        width = max(len(name) for name in COMMANDS)
+        print("usage: idp COMMAND [ARGS]\n\ncommands:")
+        for name, (help_text, _) in COMMANDS.items():
+            print(f"  {name:<{width}}  {help_text}")
+        return 0 if not args or args[0] in {"-h", "--help"} else 2
+    _, run = COMMANDS[args[0]]
+    return run(args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,286 @@
+"""Start and stop the whole local platform as real processes on loopback.
+
+The demo, the end-to-end tests and the benchmarks all need the same thing: ``prefect
+server`` (SQLite under a private ``PREFECT_HOME``), the sandbox, the control plane and a
+process worker on ``idp-pool``, with the block documents saved and the deployments
+registered. ``Stack`` does that in order, remembers every process it started, and stops
+exactly those (process groups, by PID) however the caller exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from core.settings import PROJECT_ROOT
+from core.workflows import WORK_POOL
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class StackConfig:
+    home: Path  # PREFECT_HOME, data dir and logs live under it
+    prefect_port: int = 4200
+    control_plane_port: int = 8080
+    worker_limit: int = 8
+    worker_poll_seconds: float = 1.0
+    sandbox_latency_ms: float = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Stack:
+    """The platform's processes. Use as a context manager; ``stop()`` is idempotent."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: list[Process] = []
+        self.sandbox_env: dict[str, str] = {}
+        self.logs = config.home / "logs"
+
+    # ---- addresses -------------------------------------------------------------------
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.prefect_port}/api"
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.prefect_port}"
+
+    @property
+    def control_plane_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.control_plane_port}"
+
+    def env(self) -> dict[str, str]:
+        """The environment every platform process runs with."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "PREFECT_HOME": str(self.config.home / "prefect"),
+                "PREFECT_API_URL": self.prefect_api_url,
+                "PREFECT_UI_URL": self.prefect_ui_url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+                "PREFECT_WORKER_QUERY_SECONDS": str(self.config.worker_poll_seconds),
+                "IDP_DATA_DIR": str(self.config.home / "data"),
+                "IDP_PROJECT_DIR": str(PROJECT_ROOT),
+                "CONTROL_PLANE_URL": self.control_plane_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.sandbox_env)
+        env.update(self.config.extra_env)
+        return env
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        (self.config.home / "data").mkdir(parents=True, exist_ok=True)
+        server = self._spawn(
+            "prefect-server",
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.config.prefect_port),
+            ],
+        )
+        sandbox = self._spawn(
+            "sandbox",
+            [str(BIN / "idp"), "sandbox", "--latency-ms", str(self.config.sandbox_latency_ms)],
+            capture=True,
+        )
+        self.sandbox_env = self._read_sandbox_env(sandbox)
+        self._wait_http(f"{self.prefect_api_url}/health", server, timeout=120)
+        self._spawn(
+            "control-plane",
+            [str(BIN / "idp"), "control-plane", "--port", str(self.config.control_plane_port)],
+        )
+        self._wait_http(f"{self.control_plane_url}/ready", self.processes[-1], timeout=60)
+        self.run([str(BIN / "idp"), "bootstrap"], "bootstrap")
+        self.deploy()
+        self._spawn(
+            "worker",
+            [
+                str(BIN / "prefect"),
+                "worker",
+                "start",
+                "--pool",
+                WORK_POOL,
+                "--limit",
+                str(self.config.worker_limit),
+            ],
+        )
+
+    def deploy(self) -> None:
+        """Create the work pool (idempotent) and register every deployment of prefect.yaml."""
+        self.run(
+            [
+                str(BIN / "prefect"),
+                "work-pool",
+                "create",
+                WORK_POOL,
+                "--type",
+                "process",
+                "--overwrite",
+            ],
+            "work-pool",
+        )
+        self.run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], "deploy")
+
+    def run(self, argv: list[str], name: str, timeout: float = 300) -> str:
+        """Run a one-shot command in the stack's environment; raise with its output on failure."""
+        done = subprocess.run(  # noqa: S603 - our own executables
+            argv,
+            cwd=PROJECT_ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        (self.logs / f"{name}.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise StackError(f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def stop(self) -> None:
+        """Stop every process this stack started, newest first, by process group."""
+        while self.processes:
+            proc = self.processes.pop()
+            _terminate(proc.popen)
+
+    def process(self, name: str) -> Process:
+        return next(p for p in self.processes if p.name == name)
+
+    # ---- helpers ---------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], *, capture: bool = False) -> Process:
+        log = self.logs / f"{name}.log"
+        out: IO[bytes] | int
+        out = subprocess.PIPE if capture else log.open("ab")
+        popen = subprocess.Popen(  # noqa: S603 - our own executables
+            argv,
+            cwd=PROJECT_ROOT,
+            env=self.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        process = Process(name, popen, log)
+        self.processes.append(process)
+        return process
+
+    def _read_sandbox_env(self, process: Process) -> dict[str, str]:
+        env: dict[str, str] = {}
+        assert process.popen.stdout is not None
+        deadline = time.monotonic() + 60
+        stdout = process.popen.stdout
+        with process.log.open("ab") as log:
+            for raw in stdout:
+                log.write(raw)
+                line = raw.decode().strip()
+                if line == "READY":
+                    # Keep draining into the log so a chatty sandbox never blocks on a full pipe.
+                    threading.Thread(target=_drain, args=(stdout, process.log), daemon=True).start()
+                    return env
+                if "=" in line:
+                    name, value = line.split("=", 1)
+                    env[name] = value
+                if time.monotonic() > deadline:
+                    break
+        raise StackError(f"sandbox did not become ready:\n{process.tail()}")
+
+    @staticmethod
+    def _wait_http(url: str, process: Process, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.popen.poll() is not None:
+                raise StackError(f"{process.name} exited early:\n{process.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.25)
+        raise StackError(f"{process.name} not ready after {timeout:.0f} s:\n{process.tail()}")
+
+
+def _drain(stream: IO[bytes], log: Path) -> None:
+    with contextlib.suppress(ValueError, OSError), log.open("ab") as out:
+        for raw in stream:
+            out.write(raw)
+            out.flush()
+
+
+def _terminate(popen: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGINT, then SIGTERM, then SIGKILL to the process group (a prefect worker needs two
+    SIGINTs to stop, see research/prefect.md §12)."""
+    if popen.poll() is not None:
+        return
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, sig)
+        try:
+            popen.wait(timeout=grace / 3)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait(timeout=5)
+    if popen.stdout is not None:
+        popen.stdout.close()
+
+
+@contextlib.contextmanager
+def running_stack(config: StackConfig) -> Iterator[Stack]:
+    with Stack(config) as stack:
+        yield stack
