@@ -1,0 +1,56 @@
+"""Repository steps: one GitProvider call each, retried on transient errors only.
+
+Every step is an ``ensure``: running it again (a task retry, a retried flow run, a
+second run of a completed workflow) adopts what exists instead of creating a twin.
+Results are persisted with the default cache policy (inputs + source + flow-run id), so a
+retried flow run returns them as ``Cached`` without calling GitHub again; the provider
+block itself is left out of the cache key (it is configuration, and holds a token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prefect import task
+
+from blocks.base import GitProvider
+from core.domain import BranchProtectionInfo, RepositoryInfo
+from tasks.policy import in_thread, provider_task
+
+
+@task(
+    name="MaterializeRepositories",
+    task_run_name="MaterializeRepositories[{name}]",
+    **provider_task(),
+)
+async def ensure_repository(git: GitProvider, name: str, description: str = "") -> RepositoryInfo:
+    """The repository ``name`` exists in the organization (created or adopted)."""
+    return await in_thread(git.ensure_repository, name, description=description, private=True)
+
+
+@task(
+    name="ApplyBranchProtection",
+    task_run_name="ApplyBranchProtection[{repository}]",
+    **provider_task(),
+)
+async def ensure_branch_protection(
+    git: GitProvider, repository: str, required_approving_review_count: int = 1
+) -> BranchProtectionInfo:
+    """The default branch of ``repository`` requires at least N approving reviews."""
+    return await in_thread(
+        git.ensure_branch_protection,
+        repository,
+        required_approving_review_count=required_approving_review_count,
+    )
+
+
+@task(
+    name="SeedInitialConfiguration",
+    task_run_name="SeedInitialConfiguration[{repository}]",
+    **provider_task(),
+)
+async def ensure_files(
+    git: GitProvider, repository: str, files: Mapping[str, str], message: str
+) -> list[str]:
+    """The files exist on the default branch (missing ones created; returns those paths)."""
+    return await in_thread(git.ensure_files, repository, dict(files), message=message)

@@ -1,0 +1,47 @@
+"""Fixtures for task-layer tests: ``task.fn(...)`` against the sandbox, no Prefect server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from blocks.github import GitHubProvider
+from blocks.harbor import HarborProvider
+from blocks.vault import VaultSecretBackend
+from core.settings import Settings, get_settings
+from sandbox.run import Sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDP_RETRY_DELAY_SCALE", "0.01")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(sandbox: Sandbox) -> Iterator[Settings]:
+    yield Settings(**sandbox.env())  # type: ignore[arg-type]
+    for server in sandbox.servers.values():
+        server.faults.clear()
+
+
+@pytest.fixture
+def git(settings: Settings) -> GitHubProvider:
+    return GitHubProvider.from_env(settings)
+
+
+@pytest.fixture
+def registry(settings: Settings) -> HarborProvider:
+    return HarborProvider.from_env(settings)
+
+
+@pytest.fixture
+def backend(settings: Settings) -> VaultSecretBackend:
+    return VaultSecretBackend.from_env(settings)
