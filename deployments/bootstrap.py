@@ -1,9 +1,9 @@
-"""Register the block types and save the ``default`` block documents from the environment.
+"""Create the work pool, register the block types and save the ``default`` block documents.
 
-Idempotent: run it as often as you like (documents are overwritten with the current
-environment). Run it with a Prefect API configured (``PREFECT_API_URL``), after pointing
-the environment at the sandbox (``idp sandbox`` prints the variables) or at real
-GitHub/Harbor/Vault.
+Idempotent: run it as often as you like (the pool is created once, documents are
+overwritten with the current environment). Run it with a Prefect API configured
+(``PREFECT_API_URL``), after pointing the environment at the sandbox (``idp sandbox``
+prints the variables) or at real GitHub/Harbor/Vault.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import os
 from collections.abc import Callable
 
 from prefect.blocks.core import Block
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from blocks import BLOCK_TYPES
 from blocks.control_plane import ControlPlane
@@ -21,8 +24,24 @@ from blocks.harbor import HarborProvider
 from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
+from core.workflows import WORK_POOL
 
 DEFAULT_DOCUMENT = "default"
+
+
+def ensure_work_pool(name: str = WORK_POOL) -> bool:
+    """Create the process work pool the deployments use; False when it already exists."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:  # created by a concurrent bootstrap
+            return False
+        return True
 
 
 def register_block_types() -> list[str]:
@@ -58,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=DEFAULT_DOCUMENT, help="block document name")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    created = ensure_work_pool()
+    print(f"work pool {WORK_POOL}: {'created' if created else 'already there'}")
     print("registered block types:", ", ".join(register_block_types()))
     for slug, outcome in save_block_documents(args.name).items():
         print(f"  {slug:<26} {outcome}")

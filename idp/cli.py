@@ -28,8 +28,25 @@ def _control_plane(argv: list[str]) -> int:
     return 0
 
 
+def _execution_workers(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="idp execution-workers")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    args = parser.parse_args(argv)
+    from services.execution_workers.__main__ import serve
+
+    serve(host=args.host, port=args.port)
+    return 0
+
+
 def _bootstrap(argv: list[str]) -> int:
     from deployments.bootstrap import main
+
+    return main(argv)
+
+
+def _walkthrough(argv: list[str]) -> int:
+    from idp.walkthrough import main
 
     return main(argv)
 
@@ -43,8 +60,13 @@ def _demo(argv: list[str]) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "sandbox": ("start the local GitHub/Harbor/Vault/secret-endpoint sandbox", _sandbox),
     "control-plane": ("run control-plane-api (domain state, commands, events)", _control_plane),
+    "execution-workers": (
+        "run execution-workers (side effects on GitHub, Harbor, secrets)",
+        _execution_workers,
+    ),
     "bootstrap": ("register block types and save block documents from the environment", _bootstrap),
     "demo": ("run the main job on the embedded default", _demo),
+    "walkthrough": ("drive every provider block once against an in-process sandbox", _walkthrough),
 }
 
 

@@ -1,8 +1,9 @@
-"""``make demo``: the platform on the embedded default, with no credentials.
+"""``idp walkthrough``: every provider block driven once against the sandbox.
 
-Today it starts the sandbox (GitHub, Harbor, Vault and the secret endpoints on loopback)
-and walks each provider block through its operations, printing what it did, the way a
-workflow would drive them. Every call goes over real HTTP through unmodified PyGithub,
+It starts the sandbox (GitHub, Harbor, Vault and the secret endpoints on loopback) in
+this process and walks each provider block through its operations, printing what it
+did, the way a workflow would drive them: a quick check that the blocks and the sandbox
+agree, without Prefect. Every call goes over real HTTP through unmodified PyGithub,
 httpx and hvac.
 """
 
@@ -116,8 +117,7 @@ def walk_secrets(backend: VaultSecretBackend, secret: SecretStr) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="idp demo", description=__doc__)
-    parser.add_argument("--once", action="store_true", help="exit after the summary")
+    parser = argparse.ArgumentParser(prog="idp walkthrough", description=__doc__)
     parser.parse_args(argv)
     started = time.monotonic()
     print("Starting the sandbox (GitHub, Harbor, Vault, secret endpoints) on loopback...")

@@ -25,9 +25,9 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "usage: idp" in capsys.readouterr().out
 
 
-def test_demo_walks_every_block_against_the_sandbox() -> None:
+def test_walkthrough_drives_every_block_against_the_sandbox() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "idp.cli", "demo", "--once"],
+        [sys.executable, "-m", "idp.cli", "walkthrough"],
         cwd=ROOT,
         capture_output=True,
         text=True,
