@@ -127,7 +127,7 @@ class GitHubSandbox:
         # Outermost layer: auth, rate limit and headers apply to injected faults as well.
         # SandboxServer serves whatever ``app`` holds when it starts listening.
         self.edge = GitHubEdge(self.server.app, token=token, rate_limit=self.rate_limit)
-        self.server.app = self.edge  # type: ignore[assignment]
+        self.server.app = self.edge
 
     @property
     def url(self) -> str:

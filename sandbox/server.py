@@ -14,13 +14,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, Self
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from sandbox.faults import ErrorBody, FaultInjector, FaultMiddleware, FaultRule
 
@@ -65,36 +66,36 @@ def control_routes(
     ]
 
 
-class SandboxServer:
-    """One sandbox app served by uvicorn in a daemon thread on 127.0.0.1."""
+class LoopbackServer:
+    """An ASGI app served by uvicorn in a daemon thread on 127.0.0.1 (ephemeral port by
+    default). The sandbox servers use it, and so do tests that need a real service on a
+    real socket (the control plane, execution-workers)."""
 
     def __init__(
         self,
-        name: str,
-        routes: list[BaseRoute],
-        state: Callable[[], dict[str, Any]],
-        error_body: ErrorBody,
+        app: ASGIApp,
         *,
+        name: str = "app",
         host: str = "127.0.0.1",
         port: int = 0,
+        lifespan: Literal["on", "off", "auto"] = "off",
     ) -> None:
+        self.app = app
         self.name = name
         self.host = host
-        self.faults = FaultInjector()
+        self.lifespan = lifespan
         self._requested_port = port
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        app = Starlette(routes=control_routes(self.faults, state, self.refuse_connections) + routes)
-        self.app = FaultMiddleware(app, self.faults, error_body)
         self.port = 0
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> SandboxServer:
+    def start(self) -> Self:
         with self._lock:
             self._listen()
         return self
@@ -103,7 +104,7 @@ class SandboxServer:
         with self._lock:
             self._shutdown()
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -134,7 +135,7 @@ class SandboxServer:
             self.app,
             log_level="warning",
             access_log=False,
-            lifespan="off",
+            lifespan=self.lifespan,
             http="h11",  # Vault clients send the LIST verb, which httptools rejects
             timeout_keep_alive=30,
             backlog=1024,
@@ -142,14 +143,14 @@ class SandboxServer:
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])),
-            name=f"sandbox-{self.name}",
+            name=f"loopback-{self.name}",
             daemon=True,
         )
         thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"sandbox {self.name} failed to start")
+                raise RuntimeError(f"{self.name} failed to start")
             time.sleep(0.01)
         self._sock, self._server, self._thread = sock, server, thread
 
@@ -164,3 +165,24 @@ class SandboxServer:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+class SandboxServer(LoopbackServer):
+    """One sandbox app: the vendor routes, the ``/_sandbox`` control routes and fault
+    injection in front of both."""
+
+    def __init__(
+        self,
+        name: str,
+        routes: list[BaseRoute],
+        state: Callable[[], dict[str, Any]],
+        error_body: ErrorBody,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.faults = FaultInjector()
+        app = Starlette(routes=control_routes(self.faults, state, self.refuse_connections) + routes)
+        super().__init__(
+            FaultMiddleware(app, self.faults, error_body), name=name, host=host, port=port
+        )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable
@@ -13,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -34,6 +31,7 @@ from core.domain import ApplicationStatus
 from core.settings import Settings
 from sandbox.harbor import RobotSpec
 from sandbox.run import HARBOR_PROJECT, Sandbox
+from sandbox.server import LoopbackServer
 from services.control_plane.app import create_app
 from services.control_plane.launcher import RecordingLauncher
 
@@ -61,34 +59,16 @@ class ControlPlaneServer:
         self.launcher = RecordingLauncher()
         self.app = create_app(Settings(DATABASE_URL=database_url), launcher=self.launcher)
         self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     def start(self) -> ControlPlaneServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(512)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
-        server = uvicorn.Server(config)
-        setattr(server, "install_signal_handlers", lambda: None)  # noqa: B010 - the thread owns no signals
-        thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "control plane did not start"
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
+        self._server = LoopbackServer(self.app, name="control-plane", lifespan="on").start()
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
