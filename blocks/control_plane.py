@@ -14,18 +14,22 @@ translated once, here: cannot connect → ``UpstreamUnavailable``, timeout →
 
 from __future__ import annotations
 
-import ssl
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, TypeVar
 
 import httpx
 from prefect.blocks.core import Block
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
+from blocks._http import (
+    ClientSlot,
+    parse_json,
+    parse_model,
+    shared_ssl_context,
+    translate_http_errors,
+)
 from core.domain import (
     Aggregate,
     ApplicationStatus,
@@ -145,12 +149,6 @@ class WorkflowRunRecord(_View):
     reported_at: datetime
 
 
-@lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~60 ms; clients are built per call, the context once.
-    return ssl.create_default_context()
-
-
 def event_id_for(flow_run_id: str, name: str, aggregate_id: str) -> uuid.UUID:
     """The id a run gives an event, stable across retries of the step that records it."""
     return uuid.uuid5(EVENT_NAMESPACE, f"{flow_run_id}:{name}:{aggregate_id}")
@@ -195,6 +193,7 @@ class ControlPlane(Block):
         default=None, description="Sent as X-Internal-Token when set (INTERNAL_AUTH_TOKEN)"
     )
     timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one call")
+    _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
     def from_env(cls) -> ControlPlane:
@@ -202,7 +201,13 @@ class ControlPlane(Block):
         return cls(url=settings.CONTROL_PLANE_URL, internal_token=settings.INTERNAL_AUTH_TOKEN)
 
     def get_client(self) -> httpx.Client:
-        """An httpx client on ``<url>/internal/v1`` with the token header when set."""
+        """This block's shared client on ``<url>/internal/v1`` (built once, keep-alive)."""
+        return self._slot.get(self._build_client, lambda c: c.is_closed)
+
+    def close(self) -> None:
+        self._slot.close(lambda c: c.close())
+
+    def _build_client(self) -> httpx.Client:
         headers = {}
         if self.internal_token is not None and self.internal_token.get_secret_value():
             headers[TOKEN_HEADER] = self.internal_token.get_secret_value()
@@ -210,20 +215,8 @@ class ControlPlane(Block):
             base_url=self.url.rstrip("/") + INTERNAL_PREFIX,
             headers=headers,
             timeout=self.timeout_seconds,
-            verify=_tls_context(),
+            verify=shared_ssl_context(),
         )
-
-    @contextmanager
-    def _translate_errors(self, method: str, path: str) -> Iterator[None]:
-        where = f"{method} {path}"
-        try:
-            yield
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeout(f"control plane timed out: {where}") from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(
-                shorten(f"control plane unreachable ({type(exc).__name__}): {where}")
-            ) from exc
 
     def _call(
         self,
@@ -234,17 +227,11 @@ class ControlPlane(Block):
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> M:
-        with self._translate_errors(method, path), self.get_client() as client:
-            response = client.request(method, path, json=json, params=params)
+        with translate_http_errors(f"control plane {method} {path}"):
+            response = self.get_client().request(method, path, json=json, params=params)
         if response.status_code >= 400:
             raise _error_from(response)
-        try:
-            return model.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:
-            raise UpstreamRejected(
-                f"unexpected control plane response to {method} {path}",
-                upstream_status=response.status_code,
-            ) from exc
+        return parse_model(model, parse_json(response, "control plane"), "control plane", path)
 
     # Reads -------------------------------------------------------------------------
     def get_application(self, application_id: str) -> ApplicationState:
