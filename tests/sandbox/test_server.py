@@ -37,30 +37,30 @@ def http(server: SandboxServer) -> Iterator[httpx.Client]:
 
 
 def test_serves_the_app_and_its_state(server: SandboxServer, http: httpx.Client) -> None:
-    assert http.get(f"/hello").json() == {"hello": "world"}
-    assert http.get(f"/_sandbox/state").json() == {"greetings": 1}
+    assert http.get("/hello").json() == {"hello": "world"}
+    assert http.get("/_sandbox/state").json() == {"greetings": 1}
 
 
 def test_scripted_statuses_play_in_order_then_pass_through(
     server: SandboxServer, http: httpx.Client
 ) -> None:
     server.faults.add(path="^/hello$", statuses=[503, 503, 200])
-    got = [http.get(f"/hello").status_code for _ in range(4)]
+    got = [http.get("/hello").status_code for _ in range(4)]
     assert got == [503, 503, 200, 200]
-    body = http.get(f"/hello").json()
+    body = http.get("/hello").json()
     assert body == {"hello": "world"}
 
 
 def test_injected_errors_use_the_vendor_body(server: SandboxServer, http: httpx.Client) -> None:
     server.faults.add(statuses=[502])
-    response = http.get(f"/hello")
+    response = http.get("/hello")
     assert response.status_code == 502
     assert response.json() == {"errors": [{"code": "INJECTED", "status": 502}]}
 
 
 def test_rate_limit_carries_retry_after(server: SandboxServer, http: httpx.Client) -> None:
     server.faults.add(statuses=[429], retry_after=7)
-    response = http.get(f"/hello")
+    response = http.get("/hello")
     assert (response.status_code, response.headers["retry-after"]) == (429, "7")
 
 
@@ -68,7 +68,7 @@ def test_seeded_failure_rate_is_repeatable(server: SandboxServer, http: httpx.Cl
     def run() -> list[int]:
         server.faults.clear()
         server.faults.add(failure_rate=0.3, seed=42, failure_status=500)
-        return [http.get(f"/hello").status_code for _ in range(40)]
+        return [http.get("/hello").status_code for _ in range(40)]
 
     first, second = run(), run()
     assert first == second
@@ -77,41 +77,41 @@ def test_seeded_failure_rate_is_repeatable(server: SandboxServer, http: httpx.Cl
 
 def test_rules_match_method_and_stop_after_times(server: SandboxServer, http: httpx.Client) -> None:
     server.faults.add(method="POST", failure_rate=1, failure_status=500, times=2)
-    assert http.get(f"/hello").status_code == 200
-    posts = [http.post(f"/hello").status_code for _ in range(3)]
+    assert http.get("/hello").status_code == 200
+    posts = [http.post("/hello").status_code for _ in range(3)]
     assert posts == [500, 500, 200]
 
 
 def test_latency_is_added(server: SandboxServer, http: httpx.Client) -> None:
     server.faults.add(latency_ms=200)
     started = time.monotonic()
-    http.get(f"/hello")
+    http.get("/hello")
     assert time.monotonic() - started >= 0.19
 
 
 def test_faults_can_be_set_over_http(server: SandboxServer, http: httpx.Client) -> None:
-    created = http.post(f"/_sandbox/faults", json={"statuses": [504]})
+    created = http.post("/_sandbox/faults", json={"statuses": [504]})
     assert created.status_code == 201
-    assert http.get(f"/hello").status_code == 504
-    assert http.get(f"/_sandbox/faults").json()["injected"] == {"504": 1}
-    assert http.delete(f"/_sandbox/faults").status_code == 204
-    assert http.get(f"/_sandbox/faults").json()["rules"] == []
+    assert http.get("/hello").status_code == 504
+    assert http.get("/_sandbox/faults").json()["injected"] == {"504": 1}
+    assert http.delete("/_sandbox/faults").status_code == 204
+    assert http.get("/_sandbox/faults").json()["rules"] == []
 
 
 def test_refused_connections_then_back_on_the_same_port(
     server: SandboxServer, http: httpx.Client
 ) -> None:
     port = server.port
-    assert http.post(f"/_sandbox/refuse", json={"seconds": 0.6}).status_code == 202
+    assert http.post("/_sandbox/refuse", json={"seconds": 0.6}).status_code == 202
     time.sleep(0.2)
     with pytest.raises(httpx.ConnectError):
-        http.get(f"/hello")
+        http.get("/hello")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
-            if http.get(f"/hello").status_code == 200:
+            if http.get("/hello").status_code == 200:
                 break
         except httpx.ConnectError:
             time.sleep(0.05)
     assert server.port == port
-    assert http.get(f"/hello").status_code == 200
+    assert http.get("/hello").status_code == 200
