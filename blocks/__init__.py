@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 
 from blocks.control_plane import ControlPlane
+from blocks.execution_workers import ExecutionWorkers
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.secret_endpoints import HttpSecretBackend
@@ -21,11 +22,13 @@ BLOCK_TYPES: tuple[type[Block], ...] = (
     HttpSecretBackend,
     VaultSecretBackend,
     ControlPlane,
+    ExecutionWorkers,
 )
 
 __all__ = [
     "BLOCK_TYPES",
     "ControlPlane",
+    "ExecutionWorkers",
     "GitHubProvider",
     "HarborProvider",
     "HttpSecretBackend",

@@ -19,6 +19,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from blocks import BLOCK_TYPES
 from blocks.control_plane import ControlPlane
+from blocks.execution_workers import ExecutionWorkers
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.secret_endpoints import HttpSecretBackend
@@ -60,6 +61,7 @@ def save_block_documents(name: str = DEFAULT_DOCUMENT) -> dict[str, str]:
         "idp-http-secret-backend": HttpSecretBackend.from_env,
         "idp-vault-secret-backend": VaultSecretBackend.from_env,
         "idp-control-plane": ControlPlane.from_env,
+        "idp-execution-workers": ExecutionWorkers.from_env,
     }
     for slug, build in builders.items():
         try:

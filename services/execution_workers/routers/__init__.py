@@ -1,0 +1,1 @@
+"""One router per resource: ``github``, ``appenv``, ``secrets``; ``ops`` for operations."""
