@@ -18,7 +18,7 @@ import requests
 from github import Auth, Github, GithubException, RateLimitExceededException
 from github.Repository import Repository
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from blocks.base import GitProvider
 from core.domain import BranchProtectionInfo, RepositoryInfo
@@ -194,14 +194,21 @@ def _already_exists(exc: GithubException) -> bool:
 
 
 def _repository_info(repo: Repository, *, created: bool) -> RepositoryInfo:
-    return RepositoryInfo(
-        full_name=repo.full_name,
-        name=repo.name,
-        html_url=repo.html_url,
-        default_branch=repo.default_branch,
-        private=repo.private,
-        created=created,
-    )
+    try:
+        return RepositoryInfo(
+            full_name=repo.full_name,
+            name=repo.name,
+            html_url=repo.html_url,
+            default_branch=repo.default_branch,
+            private=repo.private,
+            created=created,
+        )
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})[:5]
+        raise UpstreamRejected(
+            "GitHub answered a repository without the expected fields",
+            details={"fields": fields},
+        ) from None
 
 
 def _names(actors: Mapping[str, Any], kind: str) -> list[str]:

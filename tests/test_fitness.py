@@ -1,0 +1,336 @@
+"""Fitness functions: the conventions the seeds and the architecture promise, on the code.
+
+- Workflow names are the seed's CamelCase names, step names CamelCase, and every
+  deployment runs a platform workflow.
+- Domain event names follow ``workflow_<aggregate>_<flow>_<completed|failed>`` and live
+  in ``core.domain.EventName`` only.
+- execution-workers never write domain state (no database, no control-plane internals,
+  no state-changing control-plane call).
+- Every error leaving a block or a service carries a ``core.errors`` code: blocks and
+  services raise only domain errors, and both services' one handler answers each code
+  with its status. (Layering and provider imports: tests/test_architecture.py; vendor
+  errors at run time: tests/test_fitness_blocks.py.)
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib
+import inspect
+import re
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prefect import Flow
+from prefect.tasks import Task
+
+from core import domain
+from core.domain import EVENT_NAME_PATTERN, PLATFORM_WORKFLOWS, WORKFLOWS, EventName
+from core.errors import DomainError, all_error_classes
+from core.settings import Settings
+from core.workflows import DEPLOYMENT_NAME
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMEL_CASE = re.compile(r"^(?:[A-Z][a-z0-9]+)+$")
+SNAKE_CASE = re.compile(r"^[a-z]+(?:_[a-z]+)+$")
+# Seed 001: the workflows and the events their dashboards select (event=~"<prefix>.*").
+SEED_WORKFLOW_EVENTS = {
+    "ApplicationOnboarding": "workflow_application_onboarding_",
+    "ApplicationEnvironmentProvisioning": "workflow_appenv_provisioning_",
+    "SecretRotation": "workflow_secret_rotation_",
+}
+SEED_PROVISIONING_STEPS = {
+    "MaterializeRepositories",
+    "ApplyBranchProtection",
+    "ProvisionSecrets",
+    "CreateSecretBindings",
+    "VerifyGitOpsReconciliation",
+    "FinalizeApplicationEnvironmentProvisioning",
+}
+WORKFLOW_EVENT = re.compile(
+    r"^workflow_(application|appenv|secret)_[a-z]+(?:_[a-z]+)*_(completed|failed)$"
+)
+# Codes are public API: add, never rename or remove (clients and dashboards match on them).
+PUBLISHED_CODES = {
+    "domain_error",
+    "transient_error",
+    "upstream_unavailable",
+    "rate_limited",
+    "upstream_timeout",
+    "workflow_engine_unavailable",
+    "permanent_error",
+    "invalid_input",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "illegal_transition",
+    "secret_locked",
+    "resource_mismatch",
+    "precondition_failed",
+    "upstream_rejected",
+}
+
+
+def modules(package: str, *, skip: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if any(part in skip for part in relative.parts):
+            continue
+        found.append((".".join(relative.with_suffix("").parts).removesuffix(".__init__"), path))
+    return found
+
+
+def objects_of(package: str, kind: type) -> list[Any]:
+    found = []
+    for name, _ in modules(package):
+        module = importlib.import_module(name)
+        found += [v for v in vars(module).values() if isinstance(v, kind)]
+    return found
+
+
+# -- workflow and step names ------------------------------------------------------------
+def test_every_flow_is_a_platform_workflow_named_in_camel_case() -> None:
+    names = {flow.name for flow in objects_of("flows", Flow)}
+    assert names <= set(PLATFORM_WORKFLOWS)
+    assert set(WORKFLOWS) <= names
+    assert [n for n in PLATFORM_WORKFLOWS if not CAMEL_CASE.match(n)] == []
+    assert set(SEED_WORKFLOW_EVENTS) <= set(WORKFLOWS)
+
+
+def test_every_step_is_named_in_camel_case_and_the_seed_steps_exist() -> None:
+    names = {task.name for task in objects_of("tasks", Task)}
+    assert [n for n in names if not CAMEL_CASE.match(n)] == []
+    assert names >= SEED_PROVISIONING_STEPS
+
+
+def test_every_deployment_runs_a_platform_workflow() -> None:
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployments = config["deployments"]
+    assert deployments
+    for deployment in deployments:
+        path, attribute = deployment["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, attribute)
+        assert isinstance(flow, Flow) and flow.name in PLATFORM_WORKFLOWS, deployment
+        assert deployment["name"] == DEPLOYMENT_NAME
+
+
+# -- domain event names -----------------------------------------------------------------
+def test_event_names_follow_the_convention() -> None:
+    names = [event.value for event in EventName]
+    assert [n for n in names if not SNAKE_CASE.match(n) or not EVENT_NAME_PATTERN.match(n)] == []
+    workflow_events = [n for n in names if n.startswith("workflow_")]
+    assert [n for n in workflow_events if not WORKFLOW_EVENT.match(n)] == []
+    for workflow, prefix in SEED_WORKFLOW_EVENTS.items():
+        mine = sorted(n for n in workflow_events if n.startswith(prefix))
+        assert mine == [f"{prefix}completed", f"{prefix}failed"], workflow
+
+
+def string_constants(path: Path) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+
+
+@pytest.mark.parametrize("package", ["flows", "tasks", "blocks", "services"])
+def test_event_names_are_written_only_in_core_domain(package: str) -> None:
+    """Code names events through ``EventName``; a literal is a typo waiting to happen."""
+    names = {event.value for event in EventName}
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} {text}"
+        for _, path in modules(package, skip=("migrations",))
+        for line, text in string_constants(path)
+        if text in names or WORKFLOW_EVENT.match(text)
+    ]
+    assert offenders == []
+
+
+# -- execution-workers never write domain state -----------------------------------------
+STATE_LIBRARIES = {"sqlalchemy", "sqlmodel", "alembic", "psycopg2", "sqlite3"}
+STATE_CHANGES = {
+    "transition_application",
+    "transition_environment",
+    "transition_secret",
+    "record_rotation",
+    "acquire_secret_lock",
+    "release_secret_lock",
+    "report_workflow_run",
+}
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_execution_workers_never_write_domain_state() -> None:
+    """They report ``appenv_*`` events; state belongs to control-plane-api alone."""
+    found = modules("services/execution_workers")
+    assert found
+    offenders = {}
+    for _, path in found:
+        bad = sorted(
+            name
+            for name in imported(path)
+            if name.split(".")[0] in STATE_LIBRARIES or name.startswith("services.control_plane")
+        )
+        calls = sorted(
+            node.func.attr
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in STATE_CHANGES
+        )
+        if bad or calls:
+            offenders[str(path.relative_to(ROOT))] = bad + calls
+    assert offenders == {}
+
+
+# -- errors carry codes -----------------------------------------------------------------
+def test_error_codes_are_published_api() -> None:
+    classes = all_error_classes()
+    codes = [cls.code for cls in classes]
+    assert len(codes) == len(set(codes))
+    assert set(codes) >= PUBLISHED_CODES, "a code was renamed or removed"
+    assert [c for c in codes if not re.match(r"^[a-z]+(_[a-z]+)*$", c)] == []
+    for cls in classes:
+        assert 400 <= cls.http_status <= 599, cls
+        assert cls.retryable == (cls.http_status in (429, 503, 504)), cls
+
+
+def _resolve(expr: ast.expr, namespace: dict[str, Any]) -> Any:
+    """The object a ``raise`` names, when it is a module-level name (else None)."""
+    if isinstance(expr, ast.Call):
+        expr = expr.func
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.insert(0, expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name) or expr.id not in namespace:
+        return None  # a local variable or attribute: typed by the code around it
+    found = namespace[expr.id]
+    for part in parts:
+        found = getattr(found, part, None)
+    return found
+
+
+def _raises_domain_errors(found: Any) -> bool:
+    if inspect.isclass(found):
+        return issubclass(found, DomainError)
+    if callable(found):  # a factory such as ``_error_from(response) -> DomainError``
+        returned = typing.get_type_hints(found).get("return")
+        return inspect.isclass(returned) and issubclass(returned, DomainError)
+    return False
+
+
+def non_domain_raises(package: str, allowed: set[tuple[str, str]]) -> list[str]:
+    offenders = []
+    for name, path in modules(package, skip=("migrations",)):
+        namespace = {**vars(builtins), **vars(importlib.import_module(name))}
+        for function in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            decorators = " ".join(ast.unparse(d) for d in function.decorator_list)
+            if "validator" in decorators:
+                continue  # pydantic's protocol: ValueError becomes a ValidationError
+            for node in ast.walk(function):
+                if not isinstance(node, ast.Raise) or node.exc is None:
+                    continue
+                found = _resolve(node.exc, namespace)
+                label = getattr(found, "__name__", ast.unparse(node.exc))
+                where = str(path.relative_to(ROOT))
+                if (
+                    found is not None
+                    and not _raises_domain_errors(found)
+                    and (where, label) not in allowed
+                ):
+                    offenders.append(f"{where}:{node.lineno} {label}")
+    return offenders
+
+
+def test_blocks_raise_only_domain_errors() -> None:
+    assert non_domain_raises("blocks", allowed=set()) == []
+
+
+# Raised inside a service, never leaving it as such (each with its reason).
+SERVICE_EXCEPTIONS = {
+    # Internal signal of a concurrent Idempotency-Key insert; commands.py answers Conflict.
+    ("services/control_plane/crud/idempotency.py", "KeyTaken"),
+    # A caller passed the wrong request model: a bug in our code, answered 500.
+    ("services/control_plane/launcher.py", "TypeError"),
+}
+
+
+def test_services_raise_only_domain_errors() -> None:
+    assert non_domain_raises("services", allowed=SERVICE_EXCEPTIONS) == []
+
+
+def control_plane_app(tmp_path: Path) -> FastAPI:
+    from services.control_plane.app import create_app
+    from services.control_plane.launcher import RecordingLauncher
+
+    settings = Settings(DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}")
+    return create_app(settings, launcher=RecordingLauncher())
+
+
+def execution_workers_app(tmp_path: Path) -> FastAPI:
+    from services.execution_workers.app import create_app
+
+    return create_app(Settings())
+
+
+@pytest.mark.parametrize("factory", [control_plane_app, execution_workers_app])
+def test_every_code_leaves_a_service_with_its_status(factory: Any, tmp_path: Path) -> None:
+    app = factory(tmp_path)
+    classes = all_error_classes()
+
+    def fail(code: str) -> None:
+        cls = next(c for c in classes if c.code == code)
+        raise cls("failing on purpose", details={"code": code})
+
+    def bug() -> None:
+        raise RuntimeError("a bug with a message nobody should see")
+
+    app.add_api_route("/_fitness/fail/{code}", fail)
+    app.add_api_route("/_fitness/bug", bug)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for cls in classes:
+            answer = client.get(f"/_fitness/fail/{cls.code}")
+            assert (answer.status_code, answer.json()["error"]["code"]) == (
+                cls.http_status,
+                cls.code,
+            ), cls
+        bug_answer = client.get("/_fitness/bug")
+        framework = [
+            client.get("/_fitness/nowhere"),
+            client.post("/_fitness/bug"),
+        ]
+    assert (bug_answer.status_code, bug_answer.json()["error"]["code"]) == (500, "internal_error")
+    assert "nobody" not in bug_answer.text
+    assert [(a.status_code, a.json()["error"]["code"]) for a in framework] == [
+        (404, "not_found"),
+        (405, "method_not_allowed"),
+    ]
+
+
+def test_the_domain_module_names_every_workflow_once() -> None:
+    constants = {
+        value
+        for name, value in vars(domain).items()
+        if name.startswith("WORKFLOW_") and isinstance(value, str)
+    }
+    assert constants == set(PLATFORM_WORKFLOWS)
