@@ -9,7 +9,7 @@ ARGS ?=
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck layers pytest clean
+.PHONY: install demo test lint typecheck layers pytest bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ pytest: $(STAMP)
 	exit $$status
 
 test: lint typecheck layers pytest
+
+# Throughput and latency against the asyncio lower bound (minutes; not part of `make test`).
+# ARGS="--scale small" validates it quickly; figures land in bench/results/.
+bench: $(STAMP)
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

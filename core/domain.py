@@ -29,6 +29,11 @@ WORKFLOWS = (
     WORKFLOW_SECRET_ROTATION,
     WORKFLOW_SECRET_ROTATION_SWEEP,
 )
+# Not a seed workflow: provisions many environments in one run (mass changes, benchmarks),
+# with exactly the ApplicationEnvironmentProvisioning steps per environment.
+WORKFLOW_BULK_APPENV_PROVISIONING = "BulkEnvironmentProvisioning"
+# Every workflow that runs on the platform (and may report its outcome for the metrics).
+PLATFORM_WORKFLOWS = (*WORKFLOWS, WORKFLOW_BULK_APPENV_PROVISIONING)
 
 
 def appenv_repository_name(environment_id: str) -> str:

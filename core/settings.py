@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Multiplier of task retry delays (1 = production backoff)"
     )
 
+    # Tracing (core/telemetry.py): read by entrypoints only; all unset means tracing is off.
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = Field(
+        None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (spans go to /v1/traces)"
+    )
+    IDP_TRACES_FILE: Path | None = Field(
+        None, description="Development: append every finished span to this file as a JSON line"
+    )
+    IDP_TRACES_CONSOLE: bool = Field(
+        False, description="Development: print every finished span to stderr as a JSON line"
+    )
+
     @property
     def database_url(self) -> str:
         if self.DATABASE_URL:

@@ -4,11 +4,14 @@ runs, and the flows, which execute them. Services build these; flows accept them
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.domain import (
     WORKFLOW_APPENV_PROVISIONING,
     WORKFLOW_APPLICATION_ONBOARDING,
+    WORKFLOW_BULK_APPENV_PROVISIONING,
     WORKFLOW_SECRET_ROTATION,
     WORKFLOW_SECRET_ROTATION_SWEEP,
 )
@@ -49,11 +52,23 @@ class SecretRotationSweepRequest(_Request):
     limit: int | None = Field(None, ge=1, description="Rotate at most this many secrets")
 
 
+class BulkEnvironmentProvisioningRequest(_Request):
+    environment_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Ids of requested (or failed, or provisioned) application environments",
+    )
+    max_concurrency: int = Field(
+        20, ge=1, le=200, description="Environments provisioned at once (protects the providers)"
+    )
+
+
 REQUEST_MODELS: dict[str, type[_Request]] = {
     WORKFLOW_APPLICATION_ONBOARDING: ApplicationOnboardingRequest,
     WORKFLOW_APPENV_PROVISIONING: ApplicationEnvironmentProvisioningRequest,
     WORKFLOW_SECRET_ROTATION: SecretRotationRequest,
     WORKFLOW_SECRET_ROTATION_SWEEP: SecretRotationSweepRequest,
+    WORKFLOW_BULK_APPENV_PROVISIONING: BulkEnvironmentProvisioningRequest,
 }
 
 

@@ -5,6 +5,10 @@ records the workflow's domain event (control plane + Prefect event), leaves a ma
 artifact of what it did, and reports duration and retries to the control plane, which
 turns them into ``workflow_run_duration_seconds`` and ``workflow_retries_total``.
 
+Tracing: ``begin`` names the workflow and its aggregate on the flow run's span (Prefect
+opens it; its name is the run name), and the outcome adds ``idp.result``,
+``idp.retries`` and, on failure, ``idp.error.code``.
+
 Attempts: ``prefect flow-run retry`` (or the UI's Retry) runs the same flow run again.
 Each attempt records its own events and its own outcome, so from the second attempt on
 event ids and the reported run key carry ``:<attempt>`` (the control plane keeps each
@@ -26,6 +30,7 @@ from prefect.runtime import flow_run
 from blocks.control_plane import ControlPlane, event_id_for
 from core.domain import Aggregate, EventName, EventResult
 from core.errors import DomainError, shorten
+from core.telemetry import annotate
 from tasks.control_plane import (
     DomainEventSpec,
     WorkflowOutcome,
@@ -84,13 +89,23 @@ class WorkflowRun:
     @classmethod
     def begin(cls, workflow: str, aggregate: Aggregate | None, aggregate_id: str) -> WorkflowRun:
         """Called first thing in a flow body (outside a run, ids are placeholders)."""
-        return cls(
+        run = cls(
             workflow=workflow,
             aggregate=aggregate,
             aggregate_id=aggregate_id,
             flow_run_id=str(flow_run.id or "local"),
             attempt=max(int(flow_run.run_count or 1), 1),
         )
+        # The flow run's span: what ran on which aggregate (identifiers only).
+        annotate(
+            {
+                "workflow": workflow,
+                "aggregate": aggregate.value if aggregate else None,
+                f"{aggregate.value if aggregate else 'aggregate'}_id": aggregate_id,
+                "attempt": run.attempt,
+            }
+        )
+        return run
 
     @property
     def run_key(self) -> str:
@@ -130,13 +145,15 @@ class WorkflowRun:
         return self.event(name, result=EventResult.ERROR, payload=details)
 
     def outcome(self, succeeded: bool) -> WorkflowOutcome:
-        return WorkflowOutcome(
+        outcome = WorkflowOutcome(
             workflow=self.workflow,
             run_key=self.run_key,
             succeeded=succeeded,
             duration_seconds=round(time.monotonic() - self.started, 6),
             retries=RETRIES.pop(self.flow_run_id),
         )
+        annotate({"result": "success" if succeeded else "failure", "retries": outcome.retries})
+        return outcome
 
     async def publish_summary(self, title: str, rows: Iterable[tuple[str, object]]) -> None:
         """The run's markdown artifact: what it did, never a secret value."""
@@ -173,6 +190,7 @@ class WorkflowRun:
         rows: Iterable[tuple[str, object]] = (),
     ) -> None:
         """Failed: the same bookkeeping, best effort; the caller re-raises ``exc``."""
+        annotate({"error.code": error_code(exc)})
         if event is not None:
             await best_effort(record_domain_event(control_plane, event), "recording the event")
         summary = [("result", "failed"), ("error", error_text(exc)), *rows]

@@ -17,6 +17,7 @@ from core.domain import (
     SecretStatus,
     StoredSecret,
 )
+from tasks.bulk_provisioning import ProvisioningItem
 from tasks.sweep import SweepItem
 
 
@@ -58,3 +59,10 @@ class SecretRotationSweepResult(_Result):
     failed: int
     skipped: int = Field(0, description="Locked by another run; left to it")
     items: list[SweepItem]
+
+
+class BulkEnvironmentProvisioningResult(_Result):
+    requested: int = Field(description="Distinct environments in the request")
+    provisioned: int
+    failed: int
+    items: list[ProvisioningItem]

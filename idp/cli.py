@@ -10,6 +10,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+# service.name of flow-run processes: seed 000 calls the orchestrator "workflow-engine".
+FLOW_RUN_SERVICE = "workflow-engine"
+
 
 def _sandbox(argv: list[str]) -> int:
     from sandbox.run import main
@@ -39,6 +42,31 @@ def _execution_workers(argv: list[str]) -> int:
     return 0
 
 
+def _flow_run(argv: list[str]) -> int:
+    """``python -m prefect.engine [FLOW_RUN_ID]`` with tracing configured first.
+
+    The process work pool's ``command`` for traced deployments: Prefect opens the flow
+    run's span before any flow code runs, so tracing must exist before the engine starts;
+    spans are flushed before the process exits, however the run ends.
+    """
+    import runpy
+
+    from prefect.settings import get_current_settings
+
+    from core.telemetry import configure_tracing, flush_tracing
+
+    api_url = get_current_settings().api.url
+    # Prefect's own API calls (states, logs, events) would bury the workflow's spans.
+    configure_tracing(FLOW_RUN_SERVICE, skip_urls=[api_url] if api_url else [])
+    sys.argv = ["prefect.engine", *argv]
+    sys.modules.pop("prefect.engine", None)  # run a fresh __main__, as Prefect's runner does
+    try:
+        runpy.run_module("prefect.engine", run_name="__main__", alter_sys=True)
+    finally:
+        flush_tracing()
+    return 0
+
+
 def _bootstrap(argv: list[str]) -> int:
     from deployments.bootstrap import main
 
@@ -65,6 +93,7 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
         _execution_workers,
     ),
     "bootstrap": ("register block types and save block documents from the environment", _bootstrap),
+    "flow-run": ("run one flow run, traced (python -m prefect.engine, tracing first)", _flow_run),
     "demo": ("run the main job on the embedded default", _demo),
     "walkthrough": ("drive every provider block once against an in-process sandbox", _walkthrough),
 }

@@ -148,7 +148,11 @@ class Stack:
         self._wait_http(f"{self.control_plane_url}/ready", self.processes[-1], timeout=60)
         self.run([str(BIN / "idp"), "bootstrap"], "bootstrap")
         self.deploy()
-        self._spawn(
+        self.start_worker()
+
+    def start_worker(self) -> Process:
+        """Start a process worker on the pool; also how a test replaces a worker it killed."""
+        return self._spawn(
             "worker",
             [
                 str(BIN / "prefect"),
@@ -194,13 +198,24 @@ class Stack:
         return done.stdout
 
     def stop(self) -> None:
-        """Stop every process this stack started, newest first, by process group."""
+        """Stop every process this stack started, newest first, by process group.
+
+        A worker runs each flow run in a session of its own, so the group signal does not
+        reach a run still in flight: whatever descended from our processes and outlives
+        them is killed too.
+        """
         while self.processes:
             proc = self.processes.pop()
+            children = {pid: _started_at(pid) for pid in descendants(proc.popen.pid)}
             _terminate(proc.popen)
+            for pid, started in children.items():
+                if started is not None and _started_at(pid) == started:  # not a reused PID
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
 
     def process(self, name: str) -> Process:
-        return next(p for p in self.processes if p.name == name)
+        """The newest process started under ``name``."""
+        return next(p for p in reversed(self.processes) if p.name == name)
 
     # ---- helpers ---------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], *, capture: bool = False) -> Process:
@@ -250,6 +265,37 @@ class Stack:
                     return
             time.sleep(0.25)
         raise StackError(f"{process.name} not ready after {timeout:.0f} s:\n{process.tail()}")
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` from the state on (the command name, which may hold
+    spaces and parentheses, is cut off); None when the process is gone or not on Linux."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _started_at(pid: int) -> str | None:
+    fields = _stat(pid)
+    return fields[19] if fields else None  # field 22, start time in clock ticks
+
+
+def descendants(pid: int) -> list[int]:
+    """PIDs of every live descendant of ``pid``, children first (Linux ``/proc``; elsewhere
+    an empty list)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat(entry.parent.name)
+        if fields:
+            parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found: list[int] = []
+    queue = list(parents.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue += parents.get(child, [])
+    return found
 
 
 def _drain(stream: IO[bytes], log: Path) -> None:

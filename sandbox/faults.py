@@ -2,7 +2,9 @@
 
 A rule matches requests by method and path (a regular expression over the path) and
 then adds latency, fails a seeded fraction of requests, plays a scripted status sequence
-(for example 503, 503, 200) or answers 429 with ``Retry-After``. Rules are set from
+(for example 503, 503, 200) or answers 429 with ``Retry-After``. ``latency_ms`` delays a
+request before it is handled (a queue); ``response_delay_ms`` delays the answer after the
+work is done (the client may give up, but the side effect happened). Rules are set from
 Python (tests in the same process) or over HTTP at ``/_sandbox/faults`` (benchmarks and
 subprocess tests). Error bodies are the vendor's own, built by the server's
 ``error_body`` function, so clients see exactly what the real service would send.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ErrorBody = Callable[[int], dict[str, Any]]
 
@@ -30,7 +32,10 @@ class FaultRule(BaseModel):
 
     method: str | None = Field(None, description="HTTP method to match; any when unset")
     path: str = Field(".*", description="Regular expression searched in the request path")
-    latency_ms: float = Field(0, ge=0, description="Delay added before answering")
+    latency_ms: float = Field(0, ge=0, description="Delay added before handling the request")
+    response_delay_ms: float = Field(
+        0, ge=0, description="Delay added after handling it, before the answer is sent"
+    )
     failure_rate: float = Field(0, ge=0, le=1, description="Fraction of requests that fail")
     failure_status: int = Field(503, ge=400, le=599)
     seed: int | None = Field(None, description="Seed of the failure draw, for repeatable runs")
@@ -88,13 +93,21 @@ class FaultInjector:
 
     def decide(self, method: str, path: str) -> tuple[float, int | None, float | None]:
         """Return (latency seconds, status to fail with or None, retry-after)."""
-        latency = 0.0
+        latency, status, retry_after, _ = self.decide_request(method, path)
+        return latency, status, retry_after
+
+    def decide_request(
+        self, method: str, path: str
+    ) -> tuple[float, int | None, float | None, float]:
+        """Return (latency, status to fail with or None, retry-after, response delay)."""
+        latency = delay = 0.0
         with self._lock:
             for active in self._rules:
                 if not active.matches(method, path):
                     continue
                 active.hits += 1
                 latency += active.rule.latency_ms / 1000
+                delay += active.rule.response_delay_ms / 1000
                 status: int | None = None
                 if active.script:
                     scripted = active.script.pop(0)
@@ -103,8 +116,8 @@ class FaultInjector:
                     status = active.rule.failure_status
                 if status is not None:
                     self.injected[status] = self.injected.get(status, 0) + 1
-                    return latency, status, active.rule.retry_after
-        return latency, None, None
+                    return latency, status, active.rule.retry_after, 0.0
+        return latency, None, None, delay
 
 
 class FaultMiddleware:
@@ -122,9 +135,14 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
-        latency, status, retry_after = self.injector.decide(scope["method"], scope["path"])
+        latency, status, retry_after, delay = self.injector.decide_request(
+            scope["method"], scope["path"]
+        )
         if latency:
             await asyncio.sleep(latency)
+        if status is None and delay:
+            await self._answer_late(scope, receive, send, delay)
+            return
         if status is None:
             await self.app(scope, receive, send)
             return
@@ -134,3 +152,18 @@ class FaultMiddleware:
             headers.append((b"retry-after", str(int(retry_after)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _answer_late(self, scope: Scope, receive: Receive, send: Send, delay: float) -> None:
+        """Handle the request now, hold the answer back ``delay`` seconds, then send it."""
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        await asyncio.sleep(delay)
+        try:
+            for message in held:
+                await send(message)
+        except OSError:  # the client gave up meanwhile; the work stands
+            pass

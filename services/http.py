@@ -8,13 +8,16 @@
 - ``HTTPMetricsMiddleware``: ``http_requests_total{service,route,method,status}`` labelled
   by the route *template* (``/api/v1/secrets/{secret_id}``), never the raw path, so the
   number of series stays bounded.
+- ``instrument_app``: a server span per request that continues the caller's trace (W3C
+  ``traceparent``), and the process's tracing configured when the app starts.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Security
@@ -37,6 +40,8 @@ from core.errors import (
     Unauthorized,
     shorten,
 )
+from core.settings import Settings
+from core.telemetry import configure_tracing, flush_tracing, tracing_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -206,3 +211,46 @@ def route_template(scope: Scope) -> str:
     )
     template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
     return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+
+
+# Probes and scrapes would be most of the spans and tell nothing about a workflow.
+UNTRACED_URLS = "/health$,/ready$,/metrics$"
+
+
+def instrument_app(app: FastAPI, service: str, settings: Settings | None = None) -> None:
+    """Trace ``app``: a server span per request, joined to the caller's trace.
+
+    Call it from the factory (``create_app``). The span names the route template
+    (``POST /internal/v1/events``) and carries ``idp.service``; headers and bodies are
+    not recorded. Tracing itself is configured when the app starts (its lifespan calls
+    ``core.telemetry.configure_tracing(service)``) and flushed when it stops. When the
+    process does not trace (no exporter in the settings, no provider installed), the app
+    is left as it is: tracing off costs nothing per request.
+    """
+    if not tracing_enabled(settings):
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.trace import Span
+
+    def name_service(span: Span, scope: dict[str, Any]) -> None:
+        if span.is_recording():
+            span.set_attribute("idp.service", service)
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        server_request_hook=name_service,
+        excluded_urls=UNTRACED_URLS,
+        exclude_spans=["receive", "send"],
+    )
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def traced_lifespan(target: Any) -> AsyncIterator[Any]:
+        configure_tracing(service, settings=settings)
+        try:
+            async with inner(target) as state:
+                yield state
+        finally:
+            flush_tracing()
+
+    app.router.lifespan_context = traced_lifespan

@@ -15,6 +15,7 @@ from prefect import task
 
 from blocks.base import GitProvider
 from core.domain import BranchProtectionInfo, RepositoryInfo
+from tasks import provisioning_steps as steps
 from tasks.policy import in_thread, provider_task
 
 
@@ -25,7 +26,7 @@ from tasks.policy import in_thread, provider_task
 )
 async def ensure_repository(git: GitProvider, name: str, description: str = "") -> RepositoryInfo:
     """The repository ``name`` exists in the organization (created or adopted)."""
-    return await in_thread(git.ensure_repository, name, description=description, private=True)
+    return await steps.ensure_repository(git, name, description)
 
 
 @task(
@@ -37,11 +38,7 @@ async def ensure_branch_protection(
     git: GitProvider, repository: str, required_approving_review_count: int = 1
 ) -> BranchProtectionInfo:
     """The default branch of ``repository`` requires at least N approving reviews."""
-    return await in_thread(
-        git.ensure_branch_protection,
-        repository,
-        required_approving_review_count=required_approving_review_count,
-    )
+    return await steps.ensure_branch_protection(git, repository, required_approving_review_count)
 
 
 @task(

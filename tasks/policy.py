@@ -14,6 +14,9 @@ happens, not at import, so tests run with tiny delays) with jitter; a ``RateLimi
 ``retry_after`` is honoured as a lower bound. Every retry is counted in ``RETRIES`` per
 flow run, so a run can report how many it needed (``workflow_retries_total``).
 
+Every block call goes through ``in_thread`` / ``in_limited_thread``, which is also where
+steps are traced (``tasks/tracing.py``).
+
 Blocks are synchronous (PyGithub, httpx.Client, hvac) and the flows are async (an async flow
 costs ~0.2 s less than a sync one per run, prefect.md §15), so block calls run in worker
 threads via ``in_thread``. We use ``anyio.to_thread.run_sync`` with an explicit
@@ -39,6 +42,7 @@ from prefect.context import TaskRunContext
 
 from core.errors import RateLimited, is_retryable
 from core.settings import get_settings
+from tasks.tracing import traced_call
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -183,14 +187,16 @@ async def in_thread(
     **kwargs: P.kwargs,
 ) -> T:
     """Run a sync block call in a worker thread (default anyio limiter: 40 threads)."""
-    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+    with traced_call(fn, args, kwargs):
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
 
 async def in_limited_thread(
     limiter: anyio.CapacityLimiter | None, fn: Callable[..., T], *args: Any, **kwargs: Any
 ) -> T:
     """``in_thread`` bounded by ``limiter`` (the sweep sizes it to its concurrency)."""
-    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)
+    with traced_call(fn, args, kwargs):
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=limiter)
 
 
 async def retrying(

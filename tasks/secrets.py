@@ -1,4 +1,5 @@
-"""Secret-backend steps of environment provisioning: one SecretBackend call each.
+"""Secret-backend steps of environment provisioning: one SecretBackend call each (the
+bodies live in ``tasks/provisioning_steps.py``, shared with the bulk flow).
 
 ``provision_secrets`` is create-only and ``create_secret_bindings`` upserts, so both are
 safe to run again; ``verify_gitops_reconciliation`` treats "not converged yet" as a
@@ -14,24 +15,8 @@ from prefect import task
 
 from blocks.base import BindingRecord, GitOpsStatus, SecretBackend
 from core.domain import StoredSecret
-from core.errors import UpstreamTimeout, shorten
-from tasks.policy import in_thread, provider_task
-
-
-def binding_target(environment_id: str, secret_name: str) -> str:
-    """Where an environment's secret is delivered: a Kubernetes secret of that name."""
-    return f"k8s:{environment_id}/{secret_name}"
-
-
-def environment_bindings(environment_id: str, secret_names: Sequence[str]) -> list[BindingRecord]:
-    return [
-        BindingRecord(
-            secret_id=name,
-            environment_id=environment_id,
-            target=binding_target(environment_id, name),
-        )
-        for name in secret_names
-    ]
+from tasks import provisioning_steps as steps
+from tasks.policy import provider_task
 
 
 @task(
@@ -43,7 +28,7 @@ async def provision_secrets(
     backend: SecretBackend, environment_id: str, application_id: str, names: Sequence[str]
 ) -> list[StoredSecret]:
     """Every named secret of the environment exists in the backend (existing ones kept)."""
-    return await in_thread(backend.provision_secrets, environment_id, application_id, list(names))
+    return await steps.provision_secrets(backend, environment_id, application_id, names)
 
 
 @task(
@@ -55,8 +40,7 @@ async def ensure_secret_bindings(
     backend: SecretBackend, environment_id: str, secret_names: Sequence[str]
 ) -> list[BindingRecord]:
     """Each secret of the environment is bound to it (one binding per secret and target)."""
-    bindings = environment_bindings(environment_id, secret_names)
-    return await in_thread(backend.create_secret_bindings, bindings)
+    return await steps.ensure_secret_bindings(backend, environment_id, secret_names)
 
 
 @task(
@@ -68,10 +52,4 @@ async def verify_gitops_reconciliation(
     backend: SecretBackend, environment_id: str, repository: str
 ) -> GitOpsStatus:
     """GitOps has reconciled the environment's repository (polled through retries)."""
-    status = await in_thread(backend.verify_gitops, environment_id, repository)
-    if not status.reconciled:
-        raise UpstreamTimeout(
-            shorten(f"GitOps reconciliation of {repository!r} has not converged: {status.message}"),
-            details={"environment_id": environment_id, "repository": repository},
-        )
-    return status
+    return await steps.verify_gitops_reconciliation(backend, environment_id, repository)

@@ -38,6 +38,10 @@ _PLATFORM_VARS = (
     "CONTROL_PLANE_URL",
     "EXECUTION_WORKERS_URL",
     "IDP_DATA_DIR",
+    # Tracing exporters (core/telemetry.py): a developer's collector must not get test spans.
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "IDP_TRACES_FILE",
+    "IDP_TRACES_CONSOLE",
 )
 for _name in _PLATFORM_VARS:
     os.environ.pop(_name, None)

@@ -61,3 +61,36 @@ def test_no_package_shadows_the_standard_library() -> None:
     import sys
 
     assert not set(OUR_PACKAGES) & set(sys.stdlib_module_names)
+
+
+# Execution workers perform side effects and *report* them (ControlPlane block); the domain
+# state is the control plane's alone (seed 002's fitness function).
+DOMAIN_STATE_MODULES = {"sqlmodel", "sqlalchemy", "alembic"}
+
+
+def _full_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_execution_workers_never_write_domain_state() -> None:
+    offenders = {}
+    for path in _modules("services/execution_workers"):
+        imports = _full_imports(path)
+        bad = {
+            name
+            for name in imports
+            if name.split(".")[0] in DOMAIN_STATE_MODULES
+            or name == "services.control_plane"
+            or name.startswith("services.control_plane.")
+        }
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = sorted(bad)
+    assert _modules("services/execution_workers"), "the service moved: update this test"
+    assert offenders == {}

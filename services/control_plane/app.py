@@ -31,7 +31,13 @@ from services.control_plane.routers import (
     ops,
     secrets,
 )
-from services.http import HTTPMetricsMiddleware, error_body, install_error_handlers, internal_auth
+from services.http import (
+    HTTPMetricsMiddleware,
+    error_body,
+    install_error_handlers,
+    instrument_app,
+    internal_auth,
+)
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -88,6 +94,7 @@ def create_app(
     install_error_handlers(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_middleware(HTTPMetricsMiddleware, counter=metrics.http_requests, service=SERVICE_NAME)
+    instrument_app(app, SERVICE_NAME, settings)
 
     app.include_router(ops.router)
     public = APIRouter(prefix=API_PREFIX)

@@ -89,6 +89,25 @@ def test_latency_is_added(server: SandboxServer, http: httpx.Client) -> None:
     assert time.monotonic() - started >= 0.19
 
 
+def test_a_late_answer_comes_after_the_work_is_done() -> None:
+    calls: list[float] = []
+
+    async def work(request: Request) -> Response:
+        calls.append(time.monotonic())
+        return JSONResponse({"done": True})
+
+    error_body = lambda status: {"status": status}  # noqa: E731
+    with SandboxServer("late", [Route("/work", work, methods=["POST"])], dict, error_body) as srv:
+        srv.faults.add(path="^/work$", response_delay_ms=400, times=1)
+        with httpx.Client(base_url=srv.url) as http:
+            with pytest.raises(httpx.ReadTimeout):
+                http.post("/work", timeout=0.2)  # the client gives up ...
+            assert len(calls) == 1  # ... but the work was done
+            started = time.monotonic()
+            assert http.post("/work").json() == {"done": True}  # times=1: next one is prompt
+            assert time.monotonic() - started < 0.3
+
+
 def test_faults_can_be_set_over_http(server: SandboxServer, http: httpx.Client) -> None:
     created = http.post("/_sandbox/faults", json={"statuses": [504]})
     assert created.status_code == 201

@@ -22,7 +22,7 @@ SEED_STEPS = {
     "FinalizeApplicationEnvironmentProvisioning",
 }
 # Tasks that retry in code, per item, instead of as a whole.
-RETRY_IN_CODE = {"RotateSecretBatch", "SettleFailedRotation"}
+RETRY_IN_CODE = {"RotateSecretBatch", "SettleFailedRotation", "ProvisionEnvironmentBatch"}
 
 
 def all_tasks() -> list[Task[..., object]]:

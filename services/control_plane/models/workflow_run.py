@@ -10,7 +10,7 @@ from pydantic import field_validator
 from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
-from core.domain import WORKFLOWS
+from core.domain import PLATFORM_WORKFLOWS
 from services.control_plane.models.common import ID_LENGTH, FlowRunId, UTCDateTime, utcnow
 
 
@@ -21,7 +21,7 @@ class RunResult(StrEnum):
 
 class WorkflowRunBase(SQLModel):
     workflow: str = Field(
-        max_length=64, schema_extra={"json_schema_extra": {"enum": list(WORKFLOWS)}}
+        max_length=64, schema_extra={"json_schema_extra": {"enum": list(PLATFORM_WORKFLOWS)}}
     )
     result: RunResult = Field(sa_type=String(16))
     duration_seconds: float = Field(ge=0, le=30 * 24 * 3600)
@@ -31,8 +31,8 @@ class WorkflowRunBase(SQLModel):
     @classmethod
     def _known_workflow(cls, workflow: str) -> str:
         # Metric labels stay bounded: only the workflows the platform defines.
-        if workflow not in WORKFLOWS:
-            raise ValueError(f"unknown workflow; expected one of {', '.join(WORKFLOWS)}")
+        if workflow not in PLATFORM_WORKFLOWS:
+            raise ValueError(f"unknown workflow; expected one of {', '.join(PLATFORM_WORKFLOWS)}")
         return workflow
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the workflows against the asyncio lower bound (``make bench``)."""

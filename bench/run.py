@@ -1,0 +1,106 @@
+"""``make bench``: the platform's throughput and latency against the asyncio lower bound.
+
+One run starts the whole platform as real processes (``idp.stack``: prefect server,
+sandbox with ``--latency-ms`` per provider call, control plane, process worker), then:
+
+1. one ApplicationEnvironmentProvisioning per control-plane command, several times:
+   in-flow wall time vs the critical path (6 x latency) and command -> first step;
+2. bulk provisioning of N environments at concurrency C (BulkEnvironmentProvisioning);
+3. a rotation sweep of S secrets at concurrency C (SecretRotationSweep);
+4. for each, the lower bound: the same HTTP calls, same concurrency, plain asyncio + httpx
+   (``bench/lowerbound.py``), in the same run; every case prints its ratio to it;
+
+and samples the worker's memory (worker + flow-run processes) throughout. The table is
+printed and the figures written to ``bench/results/`` (git-ignored). ``--scale small``
+validates the whole thing in a couple of minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from idp.stack import Stack, StackConfig, free_port
+
+# Per scale: bulk sizes N:C, sweep size S:C, case 1 repetitions.
+SCALES: dict[str, tuple[str, str, int]] = {
+    "small": ("10:5", "50:10", 3),
+    "full": ("100:20,500:100", "1000:50", 5),
+}
+APPLICATION = "bench"
+
+
+def _pairs(text: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in (p.split(":") for p in text.split(",") if p)]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="per provider call")
+    parser.add_argument("--envs", help="bulk sizes as N:C[,N:C] (default: by scale)")
+    parser.add_argument("--secrets", help="sweep size as S:C (default: by scale)")
+    parser.add_argument("--runs", type=int, help="case 1 repetitions (default: by scale)")
+    parser.add_argument("--keep-home", action="store_true", help="keep logs and databases")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    default_envs, default_secrets, default_runs = SCALES[args.scale]
+    env_sizes = _pairs(args.envs or default_envs)
+    sweep_size, sweep_concurrency = _pairs(args.secrets or default_secrets)[0]
+    runs = args.runs or default_runs
+    home = Path(tempfile.mkdtemp(prefix="idp-bench-"))
+    config = StackConfig(
+        home=home,
+        prefect_port=free_port(),
+        control_plane_port=free_port(),
+        worker_limit=4,
+        worker_poll_seconds=1.0,
+        sandbox_latency_ms=args.latency_ms,
+    )
+    # The benchmark process loads blocks and runs the calibration items through Prefect:
+    # point it at the stack's API before anything imports Prefect.
+    os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{config.prefect_port}/api"
+    os.environ["PREFECT_HOME"] = str(home / "bench-client")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+    from bench.report import Report, print_table
+
+    report = Report(
+        config={
+            "scale": args.scale,
+            "latency_ms": args.latency_ms,
+            "envs": env_sizes,
+            "secrets": [sweep_size, sweep_concurrency],
+            "case1_runs": runs,
+        }
+    )
+    print(f"Starting the platform (logs in {home}/logs) ...", flush=True)
+    started = time.monotonic()
+    try:
+        with Stack(config) as stack:
+            print(f"Platform up in {time.monotonic() - started:.0f} s\n", flush=True)
+            from bench.cases import run_cases
+
+            run_cases(stack, report, env_sizes, (sweep_size, sweep_concurrency), runs)
+    finally:
+        if args.keep_home:
+            print(f"Kept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+    print_table(report)
+    path = report.write()
+    print(f"Figures written to {path}")
+    missed = [r for r in report.rows if r.met is False]
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
