@@ -223,15 +223,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefect-port", type=int, default=4200)
     parser.add_argument("--control-plane-port", type=int, default=8080)
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait per workflow")
+    parser.add_argument(
+        "--via-execution-workers",
+        action="store_true",
+        help="route repository and secret side effects through execution-workers (port 8081)",
+    )
     args = parser.parse_args(argv)
-    for port in (args.prefect_port, args.control_plane_port):
+    ports = [args.prefect_port, args.control_plane_port]
+    if args.via_execution_workers:
+        ports.append(8081)
+    for port in ports:
         if not _port_free(port):
             print(f"Port {port} is in use on 127.0.0.1; stop what uses it or pass another port.")
             return 2
     started = time.monotonic()
     shutil.rmtree(args.home, ignore_errors=True)
     config = StackConfig(
-        home=args.home, prefect_port=args.prefect_port, control_plane_port=args.control_plane_port
+        home=args.home,
+        prefect_port=args.prefect_port,
+        control_plane_port=args.control_plane_port,
+        execution_workers_port=8081 if args.via_execution_workers else None,
     )
     print(f"Starting prefect server, sandbox, control plane and worker (logs in {args.home}/logs)")
     try:

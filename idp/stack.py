@@ -28,6 +28,7 @@ from core.settings import PROJECT_ROOT
 from core.workflows import WORK_POOL
 
 BIN = Path(sys.executable).parent
+EXECUTION_WORKERS_BLOCK = "idp-execution-workers/default"
 
 
 def free_port() -> int:
@@ -58,6 +59,9 @@ class StackConfig:
     worker_poll_seconds: float = 1.0
     sandbox_latency_ms: float = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Route the workflows' git and secret side effects through execution-workers on this
+    # port (the seeds' architecture) instead of calling the providers from the flow run.
+    execution_workers_port: int | None = None
 
 
 class StackError(RuntimeError):
@@ -104,8 +108,20 @@ class Stack:
             }
         )
         env.update(self.sandbox_env)
+        if self.config.execution_workers_port is not None:
+            env.update(
+                {
+                    "EXECUTION_WORKERS_URL": self.execution_workers_url,
+                    "IDP_GIT_BLOCK": EXECUTION_WORKERS_BLOCK,
+                    "IDP_SECRET_BACKEND_BLOCK": EXECUTION_WORKERS_BLOCK,
+                }
+            )
         env.update(self.config.extra_env)
         return env
+
+    @property
+    def execution_workers_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.execution_workers_port}"
 
     # ---- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -146,6 +162,12 @@ class Stack:
             [str(BIN / "idp"), "control-plane", "--port", str(self.config.control_plane_port)],
         )
         self._wait_http(f"{self.control_plane_url}/ready", self.processes[-1], timeout=60)
+        if self.config.execution_workers_port is not None:
+            port = str(self.config.execution_workers_port)
+            self._spawn(
+                "execution-workers", [str(BIN / "idp"), "execution-workers", "--port", port]
+            )
+            self._wait_http(f"{self.execution_workers_url}/ready", self.processes[-1], timeout=60)
         self.run([str(BIN / "idp"), "bootstrap"], "bootstrap")
         self.deploy()
         self.start_worker()
