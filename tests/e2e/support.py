@@ -94,16 +94,20 @@ class Platform:
     # ---- control plane ---------------------------------------------------------------
     def command(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """A control-plane command that must be accepted (201 or 202). Sent with an
-        Idempotency-Key and repeated on a timeout, as a careful client does: a slow
-        machine must not make a test start a workflow twice."""
+        Idempotency-Key and repeated after a timeout or a 503 (Prefect's SQLite answers
+        "database is locked" under load), as a careful client does: the key makes sure a
+        repeat never starts a second workflow."""
         headers = {"Idempotency-Key": str(uuid.uuid4())}
-        for attempt in range(3):
+        for attempt in range(1, 4):
             try:
                 response = self.control_plane.post(path, json=body, headers=headers)
-                break
             except httpx.TimeoutException:
-                if attempt == 2:
+                if attempt == 3:
                     raise
+                continue
+            if response.status_code != 503 or attempt == 3:
+                break
+            time.sleep(attempt)
         assert response.status_code in (201, 202), f"{path}: {response.status_code} {response.text}"
         return dict(response.json())
 

@@ -140,6 +140,8 @@ def test_runs_of_a_killed_worker_are_recovered_without_duplicates(
         assert rescheduled.message == RESCHEDULE_MESSAGE
         if run_id == run_b:  # nobody but the heartbeat automation could tell
             assert crashed.message == ZOMBIE_MESSAGE
+        replayed = [t.name for t in platform.task_runs(run_id) if t.state_name == "Cached"]
+        assert any(name.startswith("MaterializeRepositories") for name in replayed), replayed
 
     for env_id in env_ids:
         assert platform.get(f"/api/v1/environments/{env_id}")["status"] == "provisioned"
