@@ -26,8 +26,12 @@ from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
 from core.workflows import WORK_POOL
+from deployments.recovery import install_recovery
 
 DEFAULT_DOCUMENT = "default"
+# Flow-run heartbeat period the platform's workers use (PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+# set by idp/stack.py); a run silent for three periods is marked Crashed and rescheduled.
+HEARTBEAT_SECONDS = 30
 
 
 def ensure_work_pool(name: str = WORK_POOL) -> bool:
@@ -81,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     created = ensure_work_pool()
     print(f"work pool {WORK_POOL}: {'created' if created else 'already there'}")
+    with get_client(sync_client=True) as client:
+        install_recovery(
+            client, heartbeat_seconds=HEARTBEAT_SECONDS, grace_seconds=2 * HEARTBEAT_SECONDS
+        )
+    print("automations: crashed-run detection (heartbeats) and rescheduling installed")
     print("registered block types:", ", ".join(register_block_types()))
     for slug, outcome in save_block_documents(args.name).items():
         print(f"  {slug:<26} {outcome}")

@@ -101,6 +101,9 @@ class Stack:
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
                 "PREFECT_WORKER_QUERY_SECONDS": str(self.config.worker_poll_seconds),
+                # Heartbeats let the recovery automations (deployments/recovery.py) find runs
+                # whose process died with its host.
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
                 "IDP_DATA_DIR": str(self.config.home / "data"),
                 "IDP_PROJECT_DIR": str(PROJECT_ROOT),
                 "CONTROL_PLANE_URL": self.control_plane_url,

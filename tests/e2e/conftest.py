@@ -20,8 +20,8 @@ import httpx
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 
+from deployments.recovery import install_recovery
 from idp.stack import Stack, StackConfig, free_port
-from tests.e2e.recovery import install_recovery
 from tests.e2e.support import (
     ARTIFACTS,
     HEARTBEAT_SECONDS,

@@ -22,8 +22,8 @@ from uuid import UUID
 import pytest
 from prefect.client.schemas.objects import State, StateType
 
+from deployments.recovery import RESCHEDULE_MESSAGE, ZOMBIE_MESSAGE
 from idp.stack import descendants
-from tests.e2e.recovery import RESCHEDULE_MESSAGE, ZOMBIE_MESSAGE
 from tests.e2e.support import (
     HEARTBEAT_SECONDS,
     SLOW_MACHINE_TIMEOUT,

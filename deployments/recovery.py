@@ -28,8 +28,8 @@ results are cached per flow-run id: the new attempt replays the steps that compl
 and redoes the one that was cut off (docs/workflows/overview.md). An operator can do
 the same by hand with ``prefect flow-run retry <id>`` once the run is Crashed.
 
-This module lives with the end-to-end tests that prove it; ``install_recovery`` is
-what a bootstrap calls (idempotent: same names are replaced).
+``idp bootstrap`` installs both (idempotent: same names are replaced); the end-to-end
+test ``tests/e2e/test_worker_crash.py`` proves them with a SIGKILLed worker.
 """
 
 from __future__ import annotations
