@@ -56,11 +56,17 @@ async def gather_limited(calls: Iterable[Callable[[], Awaitable[T]]], limit: int
 
 class RetryingClient(httpx.Client):
     """Retries 429/502/503 a few times, as Prefect's own client does: the SQLite Prefect
-    server answers 503 when its database is locked under load."""
+    server answers 503 when its database is locked under load. Reads are also repeated
+    after a timeout (a write is not: it may have happened)."""
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         for attempt in range(8):
-            response = super().send(request, **kwargs)
+            try:
+                response = super().send(request, **kwargs)
+            except httpx.TimeoutException:
+                if request.method != "GET" or attempt == 7:
+                    raise
+                continue
             if response.status_code not in (429, 502, 503) or attempt == 7:
                 return response
             response.close()

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idp.stack import Stack, StackConfig, free_port
+from bench.run import stack_config
+from idp.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -84,12 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyinstrument import Profiler
 
     home = Path(tempfile.mkdtemp(prefix="idp-profile-"))
-    config = StackConfig(
-        home=home,
-        prefect_port=free_port(),
-        control_plane_port=free_port(),
-        sandbox_latency_ms=args.latency_ms,
-    )
+    config = stack_config(home, args.latency_ms)
     os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{config.prefect_port}/api"
     os.environ["PREFECT_HOME"] = str(home / "bench-client")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"

@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.database import databases
 from idp.stack import Stack, StackConfig, free_port
 
 # Per scale: bulk sizes N:C, sweep size S:C, case 1 repetitions.
@@ -33,6 +34,32 @@ SCALES: dict[str, tuple[str, str, int]] = {
     "full": ("100:20,500:100", "1000:50", 5),
 }
 APPLICATION = "bench"
+
+
+def stack_config(home: Path, latency_ms: float) -> StackConfig:
+    """The platform the benchmarks run against (also ``bench.profile``'s)."""
+    return StackConfig(
+        home=home,
+        prefect_port=free_port(),
+        control_plane_port=free_port(),
+        worker_limit=4,
+        worker_poll_seconds=1.0,
+        sandbox_latency_ms=latency_ms,
+        extra_env={
+            # Setup requests 1,200 environments with the pool paused; Prefect's late-run
+            # service would rewrite each waiting run's state meanwhile and lock the SQLite
+            # database for the commands. No measured run is ever late.
+            "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+            # GitHub allows a token 5,000 requests an hour; the full run makes ~7,000 (5 per
+            # environment), so the sandbox plays a GitHub without that limit (as GHES can).
+            "IDP_SANDBOX_GITHUB_RATE_LIMIT": "1000000",
+        },
+    )
+
+
+def _with_env(config: StackConfig, env: dict[str, str]) -> StackConfig:
+    config.extra_env.update(env)
+    return config
 
 
 def _pairs(text: str) -> list[tuple[int, int]]:
@@ -47,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--secrets", help="sweep size as S:C (default: by scale)")
     parser.add_argument("--runs", type=int, help="case 1 repetitions (default: by scale)")
     parser.add_argument("--keep-home", action="store_true", help="keep logs and databases")
+    parser.add_argument(
+        "--database",
+        choices=["auto", "sqlite", "postgresql"],
+        default="auto",
+        help="Prefect's and the control plane's database (auto: PostgreSQL when it answers "
+        "on 127.0.0.1:5432; see bench/database.py)",
+    )
     return parser
 
 
@@ -57,14 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep_size, sweep_concurrency = _pairs(args.secrets or default_secrets)[0]
     runs = args.runs or default_runs
     home = Path(tempfile.mkdtemp(prefix="idp-bench-"))
-    config = StackConfig(
-        home=home,
-        prefect_port=free_port(),
-        control_plane_port=free_port(),
-        worker_limit=4,
-        worker_poll_seconds=1.0,
-        sandbox_latency_ms=args.latency_ms,
-    )
+    config = stack_config(home, args.latency_ms)
     # The benchmark process loads blocks and runs the calibration items through Prefect:
     # point it at the stack's API before anything imports Prefect.
     os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{config.prefect_port}/api"
@@ -85,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Starting the platform (logs in {home}/logs) ...", flush=True)
     started = time.monotonic()
     try:
-        with Stack(config) as stack:
-            print(f"Platform up in {time.monotonic() - started:.0f} s\n", flush=True)
+        with databases(args.database) as db, Stack(_with_env(config, db.env)) as stack:
+            report.config["database"] = db.kind
+            print(f"Platform up on {db.kind} in {time.monotonic() - started:.0f} s\n", flush=True)
             from bench.cases import run_cases
 
             run_cases(stack, report, env_sizes, (sweep_size, sweep_concurrency), runs)

@@ -14,6 +14,7 @@ restarted sandbox keeps working with an existing ``.env``; the servers listen on
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -47,10 +48,16 @@ class Sandbox:
         github_token: str = DEFAULT_GITHUB_TOKEN,
         github_org: str = DEFAULT_GITHUB_ORG,
         vault_token: str = DEFAULT_VAULT_TOKEN,
+        github_rate_limit: int | None = None,
     ) -> None:
         self.latency_ms = latency_ms
         self.internal_token = internal_token
         self.github = GitHubSandbox(token=github_token, org=github_org, port=github_port)
+        if github_rate_limit is not None:
+            # GitHub's primary limit is 5,000 requests an hour per token (more for GitHub
+            # Apps, off on some GHES): a benchmark of thousands of calls raises it.
+            self.github.rate_limit.limit = github_rate_limit
+            self.github.rate_limit.set(remaining=github_rate_limit)
         self.harbor = HarborSandbox(projects=(HARBOR_PROJECT,), port=harbor_port)
         self.vault = VaultSandbox(token=vault_token, port=vault_port)
         self.endpoints = SecretEndpointsSandbox(endpoints_port, internal_token=internal_token)
@@ -129,6 +136,12 @@ def _parser() -> argparse.ArgumentParser:
         "--latency-ms", type=float, default=0, help="delay added to every provider call"
     )
     parser.add_argument(
+        "--github-rate-limit",
+        type=int,
+        default=int(os.environ.get("IDP_SANDBOX_GITHUB_RATE_LIMIT") or 5000),
+        help="GitHub requests per hour per token (env IDP_SANDBOX_GITHUB_RATE_LIMIT)",
+    )
+    parser.add_argument(
         "--internal-token",
         default=None,
         help="require this X-Internal-Token on the secret endpoints (also printed)",
@@ -152,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoints_port=args.endpoints_port,
         latency_ms=args.latency_ms,
         internal_token=args.internal_token,
+        github_rate_limit=args.github_rate_limit,
     )
     try:
         with sandbox:

@@ -67,6 +67,17 @@ def test_latency_and_internal_token_apply_to_provider_routes() -> None:
         assert httpx.post(url, json=check, headers={"X-Internal-Token": "tok"}).status_code == 200
 
 
+def test_the_github_rate_limit_can_be_raised_for_benchmarks() -> None:
+    with Sandbox(github_rate_limit=1_000_000) as sandbox:
+        env = sandbox.env()
+        org = httpx.get(
+            f"{env['GITHUB_API_URL']}/orgs/{env['GITHUB_ORG']}",
+            headers={"Authorization": f"token {env['GITHUB_TOKEN']}"},
+        )
+        assert org.headers["x-ratelimit-limit"] == "1000000"
+        assert int(org.headers["x-ratelimit-remaining"]) == 999_999
+
+
 def test_main_prints_variables_then_ready_and_exits_0_on_sigterm() -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     proc = subprocess.Popen(
