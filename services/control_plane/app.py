@@ -13,12 +13,18 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import Response
 
 from core.errors import UpstreamUnavailable
 from core.settings import Settings, get_settings
-from services.control_plane.db import make_engine, make_sessionmaker, upgrade_to_head
-from services.control_plane.deps import AppState
+from services.control_plane.db import (
+    make_engine,
+    make_sessionmaker,
+    session_capacity,
+    upgrade_to_head,
+)
+from services.control_plane.deps import AppState, SessionSlots
 from services.control_plane.launcher import WorkflowLauncher
 from services.control_plane.metrics import SERVICE_NAME, ControlPlaneMetrics
 from services.control_plane.routers import (
@@ -55,7 +61,8 @@ domain events) and the API through which platform users start workflows.
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    # Lost connection, locked SQLite file, failover: worth retrying, unlike a bug.
+    # Lost connection, locked SQLite file, failover, pool exhausted: worth retrying,
+    # unlike a bug.
     # Type names only: driver messages may quote SQL parameters.
     cause = type(getattr(exc, "orig", None) or exc).__name__
     logger.warning("database error on %s %s: %s", request.method, request.url.path, cause)
@@ -77,6 +84,7 @@ def create_app(
         sessions=make_sessionmaker(engine),
         launcher=launcher or WorkflowLauncher(),
         metrics=metrics,
+        session_slots=SessionSlots(session_capacity()),
     )
 
     @asynccontextmanager
@@ -93,6 +101,7 @@ def create_app(
     app.state.control_plane = state
     install_error_handlers(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)  # no connection in 30 s
     app.add_middleware(HTTPMetricsMiddleware, counter=metrics.http_requests, service=SERVICE_NAME)
     instrument_app(app, SERVICE_NAME, settings)
 

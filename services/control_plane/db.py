@@ -32,19 +32,35 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _AFTER_COMMIT = "after_commit_callbacks"
 
 
+# Connections per process: a request holds one from its handler to its cleanup, and
+# ``deps.get_session`` lets at most ``session_capacity`` requests hold one (the rest wait
+# on the event loop, not in a worker thread), so no handler ever waits for the pool.
+POOL_SIZE = 20
+MAX_OVERFLOW = 20
+# Kept out of the sessions' share: the readiness check's connection.
+RESERVED_CONNECTIONS = 2
+
+
+def session_capacity() -> int:
+    """How many requests may hold a session at once (the pool minus the reserve)."""
+    return POOL_SIZE + MAX_OVERFLOW - RESERVED_CONNECTIONS
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for a SQLite file, create its directory and tune it."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
+        )
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-        pool_size=20,
-        max_overflow=40,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
     )
 
     @event.listens_for(engine, "connect")

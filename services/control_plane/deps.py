@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
+from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Header, Query, Request
 from sqlalchemy import Engine
@@ -27,6 +29,7 @@ class AppState:
     sessions: sessionmaker[Session]
     launcher: WorkflowLauncher
     metrics: ControlPlaneMetrics
+    session_slots: SessionSlots
 
 
 def get_state(request: Request) -> AppState:
@@ -38,9 +41,42 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    with state.sessions() as session:
-        yield session
+class SessionSlots:
+    """At most ``capacity`` requests hold a database session at once; the others wait on
+    the event loop.
+
+    A request holds its pooled connection from its handler (a worker thread) until its
+    cleanup, and in between FastAPI serialises the response in another worker thread.
+    Without a bound, handlers that wait for a connection can take every worker thread,
+    so finished requests never get one to serialise and release theirs: nothing moves
+    until the pool's 30 s timeout, then 500s (fastapi#3205; the benchmark met it at 100
+    concurrent requests). Waiting here holds no thread. One semaphore per event loop
+    (tests drive one app from several loops).
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._by_loop: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            WeakKeyDictionary()
+        )
+
+    def here(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._by_loop.get(loop)
+        if semaphore is None:
+            semaphore = self._by_loop[loop] = asyncio.Semaphore(self.capacity)
+        return semaphore
+
+
+async def get_session(state: StateDep) -> AsyncIterator[Session]:
+    """One session per request, within ``SessionSlots``; closed on the event loop (creating
+    a session connects nothing; closing returns the connection to the pool)."""
+    async with state.session_slots.here():
+        session = state.sessions()
+        try:
+            yield session
+        finally:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
