@@ -107,6 +107,11 @@ class EnvironmentState(_View):
     updated_at: datetime
 
 
+class LocksReleased(_View):
+    holder: str
+    released: list[str]
+
+
 class SecretState(_View):
     id: str
     provider: str
@@ -300,6 +305,11 @@ class ControlPlane(Block):
         """Release the lock if ``holder`` has it; otherwise nothing changes."""
         path = f"/secrets/{secret_id}/unlock"
         return self._call(SecretState, "POST", path, json={"holder": holder})
+
+    def release_locks_of(self, holder: str) -> list[str]:
+        """Release every secret lock ``holder`` has (a run that ended without releasing
+        its own); the ids of the secrets freed."""
+        return self._call(LocksReleased, "POST", "/locks/release", json={"holder": holder}).released
 
     def record_rotation(
         self,

@@ -16,14 +16,18 @@ Why batches and not one task per secret: see ``tasks/sweep.py``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-from prefect import flow
+from prefect import Flow, flow
 from prefect.artifacts import (
     acreate_progress_artifact,
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import State
 
 from blocks.control_plane import SecretState
 from core.domain import WORKFLOW_SECRET_ROTATION_SWEEP
@@ -32,6 +36,7 @@ from flows.bookkeeping import WorkflowRun, artifact_key
 from flows.providers import load_control_plane, load_registry, load_secret_backend
 from flows.results import SecretRotationSweepResult
 from tasks.control_plane import list_secrets_due
+from tasks.policy import in_thread
 from tasks.sweep import RotationOutcome, SweepItem, SweepProgress, SweepRun, rotate_secret_batch
 
 BATCH_SIZE = 100
@@ -45,14 +50,27 @@ def batches(secrets: Sequence[SecretState], size: int) -> Iterator[tuple[str, li
         yield f"{number}/{count}", list(secrets[start : start + size])
 
 
-@flow(name=WORKFLOW_SECRET_ROTATION_SWEEP, persist_result=True)
+async def release_locks_on_abort(flow: Flow[Any, Any], flow_run: FlowRun, state: State) -> None:
+    """A cancelled or crashed sweep skips each rotation's own unlock: free every lock the
+    run holds (up to ``max_concurrency`` secrets that were in flight), or they would refuse
+    rotations until somebody released them by hand. Their status stays as it was."""
+    control_plane = await load_control_plane()
+    await in_thread(control_plane.release_locks_of, str(flow_run.id))
+
+
+@flow(
+    name=WORKFLOW_SECRET_ROTATION_SWEEP,
+    persist_result=True,
+    on_cancellation=[release_locks_on_abort],
+    on_crashed=[release_locks_on_abort],
+)
 async def secret_rotation_sweep(
     request: SecretRotationSweepRequest = SecretRotationSweepRequest(),
 ) -> SecretRotationSweepResult:
     """Rotate all due secrets with bounded concurrency; list every secret's outcome."""
-    control_plane = await load_control_plane()
-    registry = await load_registry()
-    backend = await load_secret_backend()
+    control_plane, registry, backend = await asyncio.gather(
+        load_control_plane(), load_registry(), load_secret_backend()
+    )
     run = WorkflowRun.begin(WORKFLOW_SECRET_ROTATION_SWEEP, None, "sweep")
     sweep = SweepRun(flow_run_id=run.flow_run_id, run_key=run.run_key, workflow=run.workflow)
 

@@ -164,6 +164,13 @@ def test_a_lock_held_by_another_run_is_secret_locked(cp: ControlPlane) -> None:
         cp.transition_secret("harbor-ci", SecretStatus.ROTATING, flow_run_id="run-b")
 
 
+def test_every_lock_of_a_run_is_released(cp: ControlPlane) -> None:
+    cp.acquire_secret_lock("harbor-ci", "sweep-9")
+    assert cp.release_locks_of("sweep-9") == ["harbor-ci"]
+    assert cp.get_secret("harbor-ci").lock_holder is None
+    assert cp.release_locks_of("sweep-9") == []
+
+
 @pytest.mark.parametrize("token", [None, "wrong"])
 def test_missing_or_wrong_token_is_unauthorized(server: LiveServer, token: str | None) -> None:
     cp = ControlPlane(url=server.url, internal_token=SecretStr(token) if token else None)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
-from prefect.states import State
+import pytest
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Cancelled, Crashed, State
 
 from blocks.vault import VaultSecretBackend
 from core.workflows import SecretRotationSweepRequest
 from flows.results import SecretRotationSweepResult
-from flows.secret_rotation_sweep import secret_rotation_sweep
+from flows.secret_rotation_sweep import release_locks_on_abort, secret_rotation_sweep
 from sandbox.run import Sandbox
 from tasks.sweep import RotationOutcome
 from tests.flows.support import (
@@ -97,3 +100,26 @@ def test_a_sweep_keeps_at_most_max_concurrency_rotations_in_flight(
 
     assert result.rotated == 12
     assert elapsed >= 0.8
+
+
+@pytest.mark.parametrize("ending", [Cancelled, Crashed])
+def test_a_sweep_that_is_cancelled_or_crashes_releases_the_locks_it_held(
+    own_control_plane: ControlPlaneServer, sandbox: Sandbox, ending: Any
+) -> None:
+    # Cancellation and crash skip each rotation's own unlock; Prefect then calls the
+    # flow's hooks with the run (the worker does, after killing a cancelled run's process).
+    assert release_locks_on_abort in secret_rotation_sweep.on_cancellation_hooks
+    assert release_locks_on_abort in secret_rotation_sweep.on_crashed_hooks
+    domain = Domain(own_control_plane, sandbox)
+    aborted = FlowRun(id=uuid.uuid4(), flow_id=uuid.uuid4(), name="aborted-sweep")
+    in_flight = sorted(domain.secret()[0] for _ in range(3))
+    others, _ = domain.secret()
+    for secret_id in in_flight:
+        domain.post(f"/internal/v1/secrets/{secret_id}/lock", {"holder": str(aborted.id)})
+    domain.post(f"/internal/v1/secrets/{others}/lock", {"holder": "another-run"})
+
+    run(release_locks_on_abort(secret_rotation_sweep, aborted, ending()))
+
+    for secret_id in in_flight:
+        assert domain.secret_state(secret_id)["lock_holder"] is None
+    assert domain.secret_state(others)["lock_holder"] == "another-run"

@@ -173,6 +173,25 @@ def release_lock(*, session: Session, secret_id: str, holder: str) -> Secret:
     return get_secret(session=session, secret_id=secret_id)
 
 
+def release_locks_of(*, session: Session, holder: str) -> list[str]:
+    """Free every lock ``holder`` has: for a run that ends without releasing its own (a
+    cancelled or crashed sweep holds up to ``max_concurrency`` of them). The secrets keep
+    their status (a ``rotating`` one's truth is unknown; the next rotation may proceed).
+    Returns the ids freed, sorted; none is not an error."""
+    mine = col(Secret.lock_holder) == holder
+    held = sorted(session.exec(select(Secret.id).where(mine)).all())
+    if held:
+        statement = (
+            update(Secret)
+            .where(mine, col(Secret.id).in_(held))
+            .values(lock_holder=None, lock_acquired_at=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(statement)
+        session.expire_all()
+    return held
+
+
 def record_rotation(*, session: Session, secret_id: str, record: RotationRecord) -> Secret:
     """Store where the new value is and when it was rotated; the run must hold the lock."""
     secret = get_secret(session=session, secret_id=secret_id)

@@ -25,6 +25,7 @@ from services.control_plane.models.event import (
 from services.control_plane.models.idempotency import IdempotencyRecord
 from services.control_plane.models.secret import (
     LockRequest,
+    LocksReleased,
     RotationPublic,
     RotationRecord,
     Secret,
@@ -63,6 +64,7 @@ __all__ = [
     "EnvironmentsPublic",
     "IdempotencyRecord",
     "LockRequest",
+    "LocksReleased",
     "RotationPublic",
     "RotationRecord",
     "RunResult",

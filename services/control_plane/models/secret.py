@@ -115,6 +115,13 @@ class LockRequest(SQLModel):
     holder: FlowRunId = Field(description="Flow run id that holds (or releases) the lock")
 
 
+class LocksReleased(SQLModel):
+    """What releasing every lock of a run freed."""
+
+    holder: str
+    released: list[str] = Field(description="Ids of the secrets whose lock was freed, sorted")
+
+
 class RotationRecord(SQLModel):
     """What a SecretRotation run reports once the new value is stored."""
 

@@ -13,6 +13,7 @@ from services.control_plane.crud.transitions import transition
 from services.control_plane.deps import LauncherDep, SessionDep
 from services.control_plane.models import (
     LockRequest,
+    LocksReleased,
     RotationRecord,
     Secret,
     SecretPublic,
@@ -93,6 +94,17 @@ def release_lock(
     row = secrets.release_lock(session=session, secret_id=secret_id, holder=body.holder)
     session.commit()
     return secret_view(session=session, row=row, launcher=launcher)
+
+
+@router.post(
+    "/locks/release",
+    response_model=LocksReleased,
+    summary="Release every secret lock a run holds (its cancellation and crash hooks)",
+)
+def release_locks_of_run(body: LockRequest, session: SessionDep) -> LocksReleased:
+    released = secrets.release_locks_of(session=session, holder=body.holder)
+    session.commit()
+    return LocksReleased(holder=body.holder, released=released)
 
 
 @router.post(

@@ -38,6 +38,8 @@ CALLS: dict[tuple[str, str], tuple[str, Any, int]] = {
         {"flow_run_id": "run-1", "stored": STORED}, 200),
     ("POST", "/internal/v1/secrets/{secret_id}/unlock"): (
         "/internal/v1/secrets/harbor-ci/unlock", {"holder": "run-1"}, 200),
+    ("POST", "/internal/v1/locks/release"): (
+        "/internal/v1/locks/release", {"holder": "run-1"}, 200),
     ("GET", "/internal/v1/rotations/due"): ("/internal/v1/rotations/due", None, 200),
     ("POST", "/internal/v1/events"): (
         "/internal/v1/events",

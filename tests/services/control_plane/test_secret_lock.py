@@ -156,3 +156,32 @@ def test_due_lists_never_rotated_then_overdue_and_skips_the_rest(client: TestCli
     ).json()
     assert [s["id"] for s in limited["data"]] == ["never", "overdue-old"]
     assert client.get("/internal/v1/rotations/due", params={"limit": 0}).status_code == 422
+
+
+def test_every_lock_of_a_run_is_released_at_once(client: TestClient) -> None:
+    # A cancelled or crashed sweep holds the locks of the secrets it had in flight.
+    for secret in ("s-a", "s-b", "s-c", "s-d"):
+        register_secret(client, secret)
+    for secret in ("s-c", "s-a", "s-b"):
+        assert lock(client, "sweep-1", secret).status_code == 200
+    assert lock(client, "run-other", "s-d").status_code == 200
+
+    released = client.post("/internal/v1/locks/release", json={"holder": "sweep-1"})
+    assert released.status_code == 200
+    assert released.json() == {"holder": "sweep-1", "released": ["s-a", "s-b", "s-c"]}
+    holders = {
+        s: client.get(f"/internal/v1/secrets/{s}").json()["lock_holder"]
+        for s in ("s-a", "s-b", "s-c", "s-d")
+    }
+    assert holders == {"s-a": None, "s-b": None, "s-c": None, "s-d": "run-other"}
+    assert lock(client, "run-next", "s-a").status_code == 200  # rotatable again
+
+    again = client.post("/internal/v1/locks/release", json={"holder": "sweep-1"})
+    assert again.json() == {"holder": "sweep-1", "released": []}
+
+
+@SQLITE_ONLY
+def test_releasing_needs_a_holder(client: TestClient) -> None:
+    response = client.post("/internal/v1/locks/release", json={})
+    assert response.status_code == 422
+    assert error_code(response) == "invalid_input"
