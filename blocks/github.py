@@ -330,7 +330,8 @@ class GitHubProvider(Block, GitProvider):
     ) -> RepositoryInfo:
         """Create ``name`` (with an initial commit) or adopt it if its visibility matches."""
         with self._session(f"ensure repository {self.org}/{name}") as gh:
-            org = gh.get_organization(self.org)
+            # Lazy: creating needs the organization's URL only, not a GET of it.
+            org = gh.withLazy(True).get_organization(self.org)
             options: dict[str, Any] = {"description": description} if description else {}
             try:
                 repo = org.create_repo(name, private=private, auto_init=True, **options)
@@ -366,7 +367,9 @@ class GitHubProvider(Block, GitProvider):
         """
         full_name = f"{self.org}/{repository}"
         with self._session(f"ensure branch protection on {full_name}") as gh:
-            repo = gh.get_repo(full_name)
+            # Lazy: with ``branch`` given, the repository itself is never read (one GET
+            # less); ``repo.default_branch`` fetches it when it is needed.
+            repo = gh.withLazy(True).get_repo(full_name)
             name = branch or repo.default_branch
             target = None
             try:

@@ -13,6 +13,8 @@ event is recorded and the run ends Failed with the error's code in its message.
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import flow
 
 from blocks.control_plane import ApplicationState
@@ -57,8 +59,7 @@ async def application_onboarding(
     request: ApplicationOnboardingRequest,
 ) -> ApplicationOnboardingResult:
     """Onboard an application: base repository and initial configuration."""
-    control_plane = await load_control_plane()
-    git = await load_git_provider()
+    control_plane, git = await asyncio.gather(load_control_plane(), load_git_provider())
     app_id = request.application_id
     run = WorkflowRun.begin(WORKFLOW_APPLICATION_ONBOARDING, Aggregate.APPLICATION, app_id)
     marked = False

@@ -17,6 +17,7 @@ event id and each run key once, which also makes a task retry of the recording h
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -171,11 +172,22 @@ class WorkflowRun:
         title: str,
         rows: Iterable[tuple[str, object]],
     ) -> None:
-        """Completed: record the event, publish the summary, report the outcome."""
-        if event is not None:
-            await record_domain_event(control_plane, event)
-        await self.publish_summary(title, [("result", "completed"), *rows])
-        await self.report(control_plane, succeeded=True)
+        """Completed: record the event, then report the outcome (the metrics count a run
+        whose event is recorded); the summary artifact is written meanwhile."""
+
+        async def record_then_report() -> None:
+            if event is not None:
+                await record_domain_event(control_plane, event)
+            await self.report(control_plane, succeeded=True)
+
+        outcomes = await asyncio.gather(
+            self.publish_summary(title, [("result", "completed"), *rows]),
+            record_then_report(),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:  # both finished; the first error, if any, fails the run
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def report(self, control_plane: ControlPlane, *, succeeded: bool) -> None:
         """Duration and retries of this attempt, for the workflow metrics."""

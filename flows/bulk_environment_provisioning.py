@@ -18,6 +18,8 @@ plane when any failed.
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import flow
 from prefect.artifacts import (
     acreate_progress_artifact,
@@ -30,12 +32,12 @@ from core.workflows import BulkEnvironmentProvisioningRequest
 from flows.bookkeeping import WorkflowRun, artifact_key
 from flows.providers import load_control_plane, load_git_provider, load_secret_backend
 from flows.results import BulkEnvironmentProvisioningResult
+from tasks.batch import SweepRun
 from tasks.bulk_provisioning import (
     ProvisioningItem,
     ProvisioningOutcome,
     provision_environment_batch,
 )
-from tasks.sweep import SweepRun
 
 # Environments per batch task: at least this many, and a whole number of concurrency
 # "waves", so a batch never ends with a half-used pool.
@@ -52,9 +54,9 @@ async def bulk_environment_provisioning(
     request: BulkEnvironmentProvisioningRequest,
 ) -> BulkEnvironmentProvisioningResult:
     """Provision every listed environment with bounded concurrency; list each outcome."""
-    control_plane = await load_control_plane()
-    git = await load_git_provider()
-    backend = await load_secret_backend()
+    control_plane, git, backend = await asyncio.gather(
+        load_control_plane(), load_git_provider(), load_secret_backend()
+    )
     run = WorkflowRun.begin(WORKFLOW_BULK_APPENV_PROVISIONING, None, "bulk")
     who = SweepRun(flow_run_id=run.flow_run_id, run_key=run.run_key, workflow=run.workflow)
     environment_ids = list(dict.fromkeys(request.environment_ids))  # duplicates once

@@ -14,6 +14,8 @@ event recorded, and the run ends Failed with the error's code in its message.
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import flow
 
 from core.domain import WORKFLOW_APPENV_PROVISIONING, Aggregate, EnvironmentStatus, EventName
@@ -41,9 +43,9 @@ async def application_environment_provisioning(
     request: ApplicationEnvironmentProvisioningRequest,
 ) -> ApplicationEnvironmentProvisioningResult:
     """Provision an application environment, step by step as in seed 001."""
-    control_plane = await load_control_plane()
-    git = await load_git_provider()
-    backend = await load_secret_backend()
+    control_plane, git, backend = await asyncio.gather(
+        load_control_plane(), load_git_provider(), load_secret_backend()
+    )
     env_id = request.environment_id
     run = WorkflowRun.begin(WORKFLOW_APPENV_PROVISIONING, Aggregate.ENVIRONMENT, env_id)
     marked = False
@@ -55,7 +57,7 @@ async def application_environment_provisioning(
         marked = True
         repository = await ensure_repository(git, env.repository, f"Environment {env_id}")
         protection = await ensure_branch_protection(
-            git, repository.name, REQUIRED_APPROVING_REVIEWS
+            git, repository.name, REQUIRED_APPROVING_REVIEWS, repository.default_branch
         )
         stored = await provision_secrets(backend, env_id, env.application_id, env.secrets)
         bindings = await ensure_secret_bindings(backend, env_id, env.secrets)

@@ -16,6 +16,7 @@ cancelled or crashed run only releases the lock (flow hooks).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prefect import Flow, flow
@@ -61,9 +62,9 @@ async def release_lock_on_abort(flow: Flow[Any, Any], flow_run: FlowRun, state: 
 )
 async def secret_rotation(request: SecretRotationRequest) -> SecretRotationResult:
     """Rotate a secret: new provider value, stored at once, bindings updated."""
-    control_plane = await load_control_plane()
-    registry = await load_registry()
-    backend = await load_secret_backend()
+    control_plane, registry, backend = await asyncio.gather(
+        load_control_plane(), load_registry(), load_secret_backend()
+    )
     secret_id = request.secret_id
     run = WorkflowRun.begin(WORKFLOW_SECRET_ROTATION, Aggregate.SECRET, secret_id)
     holder = run.flow_run_id

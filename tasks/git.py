@@ -35,10 +35,15 @@ async def ensure_repository(git: GitProvider, name: str, description: str = "") 
     **provider_task(),
 )
 async def ensure_branch_protection(
-    git: GitProvider, repository: str, required_approving_review_count: int = 1
+    git: GitProvider,
+    repository: str,
+    required_approving_review_count: int = 1,
+    branch: str | None = None,
 ) -> BranchProtectionInfo:
-    """The default branch of ``repository`` requires at least N approving reviews."""
-    return await steps.ensure_branch_protection(git, repository, required_approving_review_count)
+    """``branch`` (the default branch when None) requires at least N approving reviews."""
+    return await steps.ensure_branch_protection(
+        git, repository, required_approving_review_count, branch=branch
+    )
 
 
 @task(

@@ -49,13 +49,17 @@ async def ensure_branch_protection(
     repository: str,
     required_approving_review_count: int = 1,
     *,
+    branch: str | None = None,
     limiter: Limiter = None,
 ) -> BranchProtectionInfo:
-    """The default branch of ``repository`` requires at least N approving reviews."""
+    """``branch`` of ``repository`` requires at least N approving reviews. Pass the default
+    branch when it is known (the repository step returns it): the provider then need not
+    read the repository to find it."""
     return await in_limited_thread(
         limiter,
         git.ensure_branch_protection,
         repository,
+        branch=branch,
         required_approving_review_count=required_approving_review_count,
     )
 

@@ -121,6 +121,34 @@ def test_branch_protection_is_applied_once(
     assert reviews["required_approving_review_count"] >= 1
 
 
+def test_a_new_repository_is_one_request(
+    github: GitHubProvider, sandbox: GitHubSandbox, name: str
+) -> None:
+    with sandbox.recording() as exchanges:
+        created = github.ensure_repository(name)
+    assert created.created and created.default_branch == "main"
+    assert [(e.method, e.path, e.status) for e in exchanges] == [
+        ("POST", "/api/v3/orgs/acme/repos", 201)
+    ]
+
+
+def test_a_known_branch_is_protected_without_reading_the_repository(
+    github: GitHubProvider, sandbox: GitHubSandbox, name: str
+) -> None:
+    repo = github.ensure_repository(name)
+    with sandbox.recording() as exchanges:
+        done = github.ensure_branch_protection(name, branch=repo.default_branch)
+    assert done.changed and done.branch == "main"
+    assert [(e.method, e.path.split(f"/{name}", 1)[1]) for e in exchanges] == [
+        ("GET", "/branches/main"),
+        ("PUT", "/branches/main/protection"),
+    ]
+    # Without the branch, the repository is read to find its default branch.
+    with sandbox.recording() as exchanges:
+        github.ensure_branch_protection(name)
+    assert exchanges[0].method == "GET" and exchanges[0].path.endswith(f"/repos/acme/{name}")
+
+
 def test_a_stricter_existing_rule_is_kept(github: GitHubProvider, name: str) -> None:
     github.ensure_repository(name)
     github.ensure_branch_protection(name, required_approving_review_count=2)
@@ -386,11 +414,10 @@ def test_no_vendor_exception_escapes(
     assert sandbox.server.faults.injected.get(status), "the fault was never hit"
 
 
-@pytest.mark.parametrize(
-    "operation", ["ensure_repository", "ensure_branch_protection", "ensure_files"]
-)
+@pytest.mark.parametrize("operation", ["ensure_branch_protection", "ensure_files"])
 def test_pygithub_assertion_is_upstream_rejected(sandbox: GitHubSandbox, operation: str) -> None:
-    """PyGithub asserts response URLs are on its own host (GHES notes §1); no leak."""
+    """PyGithub asserts response URLs are on its own host (GHES notes §1); no leak.
+    (``ensure_repository`` follows no URL from a response, so it is not affected.)"""
     name = "foreign-host"
     GitHubProvider(base_url=sandbox.api_url, token=sandbox.token, org="acme").ensure_repository(
         name

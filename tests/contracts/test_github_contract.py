@@ -138,7 +138,6 @@ def test_block_requests_and_answers_validate(layout: Layout) -> None:
     seen = layout.check_all(exchanges)
 
     assert {
-        "GET /orgs/{org}",
         "POST /orgs/{org}/repos",
         "GET /repos/{owner}/{repo}",
         "GET /repos/{owner}/{repo}/branches/{branch}",
