@@ -108,6 +108,9 @@ class Stack:
                 "IDP_PROJECT_DIR": str(PROJECT_ROOT),
                 "CONTROL_PLANE_URL": self.control_plane_url,
                 "PYTHONUNBUFFERED": "1",
+                # The pool's engine command (`idp flow-run`, prefect.yaml) is found on PATH,
+                # as in an activated virtualenv.
+                "PATH": os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),
             }
         )
         env.update(self.sandbox_env)

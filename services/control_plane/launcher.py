@@ -22,12 +22,15 @@ import anyio.from_thread
 from pydantic import BaseModel
 
 from core.errors import DomainError, UpstreamRejected, WorkflowEngineUnavailable, shorten
+from core.telemetry import traceparent as current_traceparent
 from core.workflows import REQUEST_MODELS, deployment_path, flow_parameters
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# The flow-run label Prefect's engine reads a parent trace context from.
+TRACEPARENT_LABEL = "__OTEL_TRACEPARENT"
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,28 @@ class WorkflowLauncher:
         return f"{self.ui_base_url}/runs/flow-run/{flow_run_id}"
 
     async def launch(
-        self, workflow: str, request: BaseModel, *, idempotency_key: str
+        self,
+        workflow: str,
+        request: BaseModel,
+        *,
+        idempotency_key: str,
+        traceparent: str | None = None,
     ) -> LaunchedRun:
-        """Create a run of ``workflow`` with ``request`` as its one parameter; do not wait."""
+        """Create a run of ``workflow`` with ``request`` as its one parameter; do not wait.
+
+        The run carries the W3C ``traceparent`` of the command's span (given, or the
+        current one) in Prefect's ``__OTEL_TRACEPARENT`` label: the flow-run process opens
+        its flow span as a child of it, so the command and the workflow are one trace.
+        """
         expected = REQUEST_MODELS.get(workflow)
         if expected is None or not isinstance(request, expected):
             raise TypeError(f"{workflow} takes a {expected}, not {type(request).__name__}")
+        parent = traceparent or current_traceparent()
         flow_run_id = await self._create_flow_run(
-            deployment_path(workflow), flow_parameters(request), idempotency_key
+            deployment_path(workflow),
+            flow_parameters(request),
+            idempotency_key,
+            {TRACEPARENT_LABEL: parent} if parent else {},
         )
         return LaunchedRun(flow_run_id, self.flow_run_url(flow_run_id))
 
@@ -129,7 +146,11 @@ class WorkflowLauncher:
         return self._tls
 
     async def _create_flow_run(
-        self, deployment: str, parameters: dict[str, Any], idempotency_key: str
+        self,
+        deployment: str,
+        parameters: dict[str, Any],
+        idempotency_key: str,
+        labels: dict[str, str],
     ) -> str:
         import httpx
         from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
@@ -142,7 +163,10 @@ class WorkflowLauncher:
             async with self._client() as client:
                 found = await client.read_deployment_by_name(deployment)
                 run = await client.create_flow_run_from_deployment(
-                    found.id, parameters=parameters, idempotency_key=idempotency_key
+                    found.id,
+                    parameters=parameters,
+                    idempotency_key=idempotency_key,
+                    labels=dict(labels) or None,
                 )
         except ObjectNotFound as exc:
             raise WorkflowEngineUnavailable(
@@ -171,6 +195,7 @@ class Launch:
     parameters: dict[str, Any]
     idempotency_key: str
     flow_run_id: str
+    labels: dict[str, str]
 
 
 class RecordingLauncher(WorkflowLauncher):
@@ -195,7 +220,11 @@ class RecordingLauncher(WorkflowLauncher):
         self._lock = threading.Lock()
 
     async def _create_flow_run(
-        self, deployment: str, parameters: dict[str, Any], idempotency_key: str
+        self,
+        deployment: str,
+        parameters: dict[str, Any],
+        idempotency_key: str,
+        labels: dict[str, str],
     ) -> str:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
@@ -206,7 +235,7 @@ class RecordingLauncher(WorkflowLauncher):
             for launch in self.launches:
                 if launch.workflow == workflow and launch.idempotency_key == idempotency_key:
                     return launch.flow_run_id
-            launch = Launch(workflow, parameters, idempotency_key, str(uuid.uuid4()))
+            launch = Launch(workflow, parameters, idempotency_key, str(uuid.uuid4()), labels)
             self.launches.append(launch)
             return launch.flow_run_id
 
@@ -214,6 +243,16 @@ class RecordingLauncher(WorkflowLauncher):
 def launch_from_thread(
     launcher: WorkflowLauncher, workflow: str, request: BaseModel, *, idempotency_key: str
 ) -> LaunchedRun:
-    """Run ``launcher.launch`` from a sync endpoint (an AnyIO worker thread of the app)."""
-    call = partial(launcher.launch, workflow, request, idempotency_key=idempotency_key)
+    """Run ``launcher.launch`` from a sync endpoint (an AnyIO worker thread of the app).
+
+    The request's span is current in this thread, not in the event loop's: its
+    ``traceparent`` is taken here.
+    """
+    call = partial(
+        launcher.launch,
+        workflow,
+        request,
+        idempotency_key=idempotency_key,
+        traceparent=current_traceparent(),
+    )
     return anyio.from_thread.run(call)

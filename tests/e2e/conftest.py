@@ -11,6 +11,7 @@ observed command-to-Running latencies are written to ``artifacts/e2e/latency.jso
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -20,11 +21,13 @@ import httpx
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 
+from bench.database import databases
 from deployments.recovery import install_recovery
 from idp.stack import Stack, StackConfig, free_port
 from tests.e2e.support import (
     ARTIFACTS,
     HEARTBEAT_SECONDS,
+    TRACES_FILE,
     WRITTEN,
     ZOMBIE_GRACE_SECONDS,
     Environment,
@@ -36,8 +39,21 @@ from tests.e2e.support import (
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(
-        home=Path(tmp_path_factory.mktemp("e2e-stack")),
+    """The platform, with Prefect and the control plane on PostgreSQL when one answers on
+    127.0.0.1:5432 (``IDP_E2E_DATABASE=sqlite`` keeps the embedded default). Prefect on
+    SQLite stalls for a minute now and then under this suite's crash tests (``database is
+    locked``, its automation messages dead-lettered, a crashed run never rescheduled);
+    production runs Prefect on PostgreSQL (README, "Scaling out")."""
+    home = Path(tmp_path_factory.mktemp("e2e-stack"))
+    with databases(os.environ.get("IDP_E2E_DATABASE", "auto")) as db:
+        config = _config(home, db.env)
+        with Stack(config) as running:
+            yield running
+
+
+def _config(home: Path, database_env: dict[str, str]) -> StackConfig:
+    return StackConfig(
+        home=home,
         prefect_port=free_port(),
         control_plane_port=free_port(),
         extra_env={
@@ -45,10 +61,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # tests/conftest.py quiets Prefect for in-process tests; the worker log is
             # what explains a failed e2e run, so keep it at INFO.
             "PREFECT_LOGGING_LEVEL": "INFO",
+            # Every process of the platform (control plane, flow runs) traces to one file,
+            # as a developer would run it (README, "Traces and metrics locally").
+            "IDP_TRACES_FILE": str(home / TRACES_FILE),
+            **database_env,
         },
     )
-    with Stack(config) as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,8 @@ WRITTEN: list[Path] = []
 # two heartbeats (see tests/e2e/recovery.py).
 HEARTBEAT_SECONDS = 30
 ZOMBIE_GRACE_SECONDS = 15
+# Under the stack's home: the spans of every platform process (IDP_TRACES_FILE).
+TRACES_FILE = "traces.jsonl"
 # The first test also pays for starting the platform (~45 s, minutes on a loaded box).
 # pytest-timeout's signal method raises inside the test, so fixtures still stop the stack.
 SLOW_MACHINE_TIMEOUT = pytest.mark.timeout(600)
@@ -190,6 +192,10 @@ class Platform:
 
     def state_types(self, run_id: UUID) -> list[StateType]:
         return [state.type for state in self.prefect.read_flow_run_states(run_id)]
+
+    @property
+    def traces_file(self) -> Path:
+        return self.stack.config.home / TRACES_FILE
 
     def worker_log(self, lines: int = 40) -> str:
         return self.stack.process("worker").tail(lines)
