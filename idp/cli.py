@@ -6,7 +6,6 @@ optional piece only breaks the subcommand that needs it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,24 +20,16 @@ def _sandbox(argv: list[str]) -> int:
 
 
 def _control_plane(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="idp control-plane")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080)
-    args = parser.parse_args(argv)
-    from services.control_plane.__main__ import serve
+    from services.control_plane.__main__ import main
 
-    serve(host=args.host, port=args.port)
+    main(argv, prog="idp control-plane")
     return 0
 
 
 def _execution_workers(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="idp execution-workers")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
-    args = parser.parse_args(argv)
-    from services.execution_workers.__main__ import serve
+    from services.execution_workers.__main__ import main
 
-    serve(host=args.host, port=args.port)
+    main(argv, prog="idp execution-workers")
     return 0
 
 

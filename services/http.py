@@ -254,3 +254,20 @@ def instrument_app(app: FastAPI, service: str, settings: Settings | None = None)
             flush_tracing()
 
     app.router.lifespan_context = traced_lifespan
+
+
+def run_service(
+    prog: str, create_app: Callable[[], FastAPI], default_port: int, argv: Sequence[str] | None
+) -> None:
+    """``[--host] [--port]``, then the app built by ``create_app`` under uvicorn until
+    interrupted (the services' ``python -m`` and ``idp`` entry points)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import TypeVar
 
-import anyio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.base import GitProvider, SecretBackend
-from blocks.control_plane import ControlPlane, event_id_for
+from blocks.control_plane import ControlPlane
 from core.domain import (
     Aggregate,
     EnvironmentStatus,
@@ -40,9 +38,9 @@ from core.domain import (
 )
 from core.errors import DomainError, shorten
 from tasks import provisioning_steps as steps
-from tasks.control_plane import DomainEventSpec, record_event
-from tasks.policy import CONTROL_PLANE, PROVIDER, RETRIES, RetryPolicy, in_limited_thread, retrying
-from tasks.sweep import SweepRun
+from tasks.batch import Batch, SweepRun
+from tasks.control_plane import record_event
+from tasks.policy import CONTROL_PLANE, PROVIDER, RetryPolicy, in_limited_thread, retrying
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,8 +70,10 @@ class ProvisioningItem(BaseModel):
     duration_seconds: float = Field(0.0, ge=0, description="From its first step to its last")
 
 
-class _Batch:
+class _Batch(Batch):
     """What every environment of a batch shares: blocks, run identity, limits."""
+
+    aggregate = Aggregate.ENVIRONMENT
 
     def __init__(
         self,
@@ -83,36 +83,16 @@ class _Batch:
         run: SweepRun,
         max_concurrency: int,
     ) -> None:
-        self.control_plane = control_plane
+        super().__init__(control_plane, run, max_concurrency)
         self.git = git
         self.backend = backend
-        self.run = run
-        self.semaphore = asyncio.Semaphore(max_concurrency)
-        self.limiter = anyio.CapacityLimiter(max_concurrency)
-
-    def event(
-        self, name: EventName, env_id: str, result: EventResult, payload: dict[str, object]
-    ) -> DomainEventSpec:
-        return DomainEventSpec(
-            id=event_id_for(self.run.run_key, name.value, env_id),
-            name=name,
-            aggregate=Aggregate.ENVIRONMENT,
-            aggregate_id=env_id,
-            result=result,
-            payload={"workflow": self.run.workflow, **payload},
-            flow_run_id=self.run.flow_run_id,
-        )
 
     async def provision_one(self, env_id: str) -> ProvisioningItem:
         """The provisioning steps for one environment; never raises."""
-        async with self.semaphore:
-            key = f"{self.run.flow_run_id}:{env_id}"  # this environment's retry count
-            started = time.monotonic()
-            item = await self._provision(env_id, key)
-            retries = RETRIES.pop(key)
-            RETRIES.add(self.run.flow_run_id, retries)
-            duration = round(time.monotonic() - started, 6)
-            return item.model_copy(update={"retries": retries, "duration_seconds": duration})
+        item, retries, duration = await self.bounded(
+            env_id, lambda key: self._provision(env_id, key)
+        )
+        return item.model_copy(update={"retries": retries, "duration_seconds": duration})
 
     async def _provision(self, env_id: str, key: str) -> ProvisioningItem:
         """The ApplicationEnvironmentProvisioning flow's steps, in its order."""
@@ -143,7 +123,11 @@ class _Batch:
             await step(
                 PROVIDER,
                 lambda: steps.ensure_branch_protection(
-                    git, repo.name, REQUIRED_APPROVING_REVIEWS, limiter=lim
+                    git,
+                    repo.name,
+                    REQUIRED_APPROVING_REVIEWS,
+                    branch=repo.default_branch,
+                    limiter=lim,
                 ),
             )
             app_id, names = env.application_id, env.secrets

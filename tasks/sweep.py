@@ -23,19 +23,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
 from typing import TypeVar
 
-import anyio
 from prefect import task
 from prefect.artifacts import aupdate_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.base import RegistryProvider, SecretBackend
-from blocks.control_plane import ControlPlane, SecretState, event_id_for
+from blocks.control_plane import ControlPlane, SecretState
 from core.domain import Aggregate, EventName, EventResult, SecretStatus, StoredSecret
 from core.errors import DomainError, SecretLocked, shorten
 from tasks import rotation_steps as steps
-from tasks.control_plane import DomainEventSpec, record_event
-from tasks.policy import CONTROL_PLANE, PROVIDER, RETRIES, RetryPolicy, retrying
+from tasks.batch import Batch, SweepRun
+from tasks.control_plane import record_event
+from tasks.policy import CONTROL_PLANE, PROVIDER, RetryPolicy, retrying
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,16 +65,6 @@ class SweepItem(BaseModel):
     retries: int = 0
 
 
-class SweepRun(BaseModel):
-    """Who is sweeping: the lock holder and the key of its events."""
-
-    model_config = ConfigDict(frozen=True)
-
-    flow_run_id: str
-    run_key: str = Field(description="Flow-run id, ':<attempt>' from the second attempt on")
-    workflow: str
-
-
 class SweepProgress(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -83,8 +73,10 @@ class SweepProgress(BaseModel):
     total: int = Field(ge=1)
 
 
-class _Batch:
+class _Batch(Batch):
     """What every rotation of a batch shares: blocks, run identity, limits."""
+
+    aggregate = Aggregate.SECRET
 
     def __init__(
         self,
@@ -94,34 +86,14 @@ class _Batch:
         run: SweepRun,
         max_concurrency: int,
     ) -> None:
-        self.control_plane = control_plane
+        super().__init__(control_plane, run, max_concurrency)
         self.registry = registry
         self.backend = backend
-        self.run = run
-        self.semaphore = asyncio.Semaphore(max_concurrency)
-        self.limiter = anyio.CapacityLimiter(max_concurrency)
-
-    def event(
-        self, name: EventName, secret_id: str, result: EventResult, payload: dict[str, object]
-    ) -> DomainEventSpec:
-        return DomainEventSpec(
-            id=event_id_for(self.run.run_key, name.value, secret_id),
-            name=name,
-            aggregate=Aggregate.SECRET,
-            aggregate_id=secret_id,
-            result=result,
-            payload={"workflow": self.run.workflow, **payload},
-            flow_run_id=self.run.flow_run_id,
-        )
 
     async def rotate_one(self, secret: SecretState) -> SweepItem:
         """The SecretRotation steps for one secret; never raises."""
-        async with self.semaphore:
-            key = f"{self.run.flow_run_id}:{secret.id}"  # this secret's retry count
-            item = await self._rotate(secret, key)
-            retries = RETRIES.pop(key)
-            RETRIES.add(self.run.flow_run_id, retries)
-            return item.model_copy(update={"retries": retries})
+        item, retries, _ = await self.bounded(secret.id, lambda key: self._rotate(secret, key))
+        return item.model_copy(update={"retries": retries})
 
     async def _rotate(self, secret: SecretState, key: str) -> SweepItem:
         """The SecretRotation flow's steps, in its order, each retried in code."""
