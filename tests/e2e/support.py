@@ -57,15 +57,23 @@ def unique(prefix: str) -> str:
 
 
 def wait_until(
-    check: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.3
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    every: float = 0.3,
+    seen: Callable[[], object] | None = None,
 ) -> T:
+    """Poll ``check`` until it returns a value that is not None or False; on timeout the
+    error names ``what`` and, when given, what ``seen()`` shows at that moment."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value is not None and value is not False:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            shown = f"; seen: {seen()!r}" if seen is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{shown}")
         time.sleep(every)
 
 

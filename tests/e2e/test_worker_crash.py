@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+from functools import partial
 from pathlib import Path
 from uuid import UUID
 
@@ -75,6 +76,16 @@ def in_step(platform: Platform, run_id: UUID, step: str) -> bool:
         t.name.startswith(step) and t.state_type is StateType.RUNNING
         for t in platform.task_runs(run_id)
     )
+
+
+def replayed_from_cache(platform: Platform, run_id: UUID, step: str) -> bool:
+    return any(
+        t.name.startswith(step) and t.state_name == "Cached" for t in platform.task_runs(run_id)
+    )
+
+
+def task_states(platform: Platform, run_id: UUID) -> list[tuple[str, str | None]]:
+    return [(t.name, t.state_name) for t in platform.task_runs(run_id)]
 
 
 def crash_then_retry(states: list[State]) -> tuple[State, State]:
@@ -140,8 +151,14 @@ def test_runs_of_a_killed_worker_are_recovered_without_duplicates(
         assert rescheduled.message == RESCHEDULE_MESSAGE
         if run_id == run_b:  # nobody but the heartbeat automation could tell
             assert crashed.message == ZOMBIE_MESSAGE
-        replayed = [t.name for t in platform.task_runs(run_id) if t.state_name == "Cached"]
-        assert any(name.startswith("MaterializeRepositories") for name in replayed), replayed
+        # A task run's states reach the API through the engine's events, after the flow
+        # run's own final state: the replayed step shows up as Cached a moment later.
+        wait_until(
+            partial(replayed_from_cache, platform, run_id, "MaterializeRepositories"),
+            timeout=60,
+            what=f"run {run_id} to show MaterializeRepositories replayed from cache",
+            seen=partial(task_states, platform, run_id),
+        )
 
     for env_id in env_ids:
         assert platform.get(f"/api/v1/environments/{env_id}")["status"] == "provisioned"
