@@ -16,6 +16,10 @@ PUBLIC_GITHUB_API_URL = "https://api.github.com"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+# One hour: far above what one rotation holds a lock (seconds; minutes with retries).
+DEFAULT_SECRET_LOCK_TTL_SECONDS = 3600.0
+
+
 class Settings(BaseSettings):
     """Every knob of the platform. Field names are the environment variable names."""
 
@@ -60,6 +64,16 @@ class Settings(BaseSettings):
     # Persistence
     DATABASE_URL: str | None = Field(None, description="SQLAlchemy URL; SQLite file when unset")
     IDP_DATA_DIR: Path = PROJECT_ROOT / "data"
+
+    # Secret rotation locks (control plane)
+    IDP_SECRET_LOCK_TTL_SECONDS: float = Field(
+        DEFAULT_SECRET_LOCK_TTL_SECONDS,
+        gt=0,
+        description=(
+            "A secret's rotation lock not renewed for this long is stale: another rotation "
+            "may take it over (a run that died holding it and was never recovered)"
+        ),
+    )
 
     # Provider calls
     PROVIDER_TIMEOUT_SECONDS: float = Field(10.0, gt=0, description="Timeout of one provider call")

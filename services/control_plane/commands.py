@@ -14,6 +14,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -35,6 +36,7 @@ from core.workflows import (
 )
 from services.control_plane.crud import applications, idempotency, secrets
 from services.control_plane.crud.events import add_event
+from services.control_plane.crud.secrets import DEFAULT_LOCK_TTL
 from services.control_plane.launcher import LaunchedRun, WorkflowLauncher, launch_from_thread
 from services.control_plane.metrics import ControlPlaneMetrics
 from services.control_plane.models import (
@@ -59,6 +61,7 @@ class CommandContext:
     launcher: WorkflowLauncher
     metrics: ControlPlaneMetrics
     idempotency_key: str | None
+    lock_ttl: timedelta = DEFAULT_LOCK_TTL
 
 
 def fingerprint(method: str, path: str, body: BaseModel | None) -> str:
@@ -190,12 +193,18 @@ def register_secret(ctx: CommandContext, data: SecretCreate) -> SecretPublic:
 def request_rotation(ctx: CommandContext, secret_id: str) -> RotationPublic:
     """Reserve the secret's lock (atomically: one winner) and start SecretRotation."""
     reservation = f"reserved-{uuid.uuid4().hex}"
-    secrets.reserve_rotation(session=ctx.session, secret_id=secret_id, holder=reservation)
+    secrets.reserve_rotation(
+        session=ctx.session, secret_id=secret_id, holder=reservation, ttl=ctx.lock_ttl
+    )
     run = _launch(
         ctx, WORKFLOW_SECRET_ROTATION, SecretRotationRequest(secret_id=secret_id), secret_id
     )
     secrets.hand_over_lock(
-        session=ctx.session, secret_id=secret_id, reserved=reservation, holder=run.flow_run_id
+        session=ctx.session,
+        secret_id=secret_id,
+        reserved=reservation,
+        holder=run.flow_run_id,
+        ttl=ctx.lock_ttl,
     )
     add_event(
         session=ctx.session,

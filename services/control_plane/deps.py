@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 from weakref import WeakKeyDictionary
 
@@ -106,13 +107,21 @@ IdempotencyKey = Annotated[
 ]
 
 
+def get_lock_ttl(state: StateDep) -> timedelta:
+    return timedelta(seconds=state.settings.IDP_SECRET_LOCK_TTL_SECONDS)
+
+
+LockTTLDep = Annotated[timedelta, Depends(get_lock_ttl)]
+
+
 def get_command_context(
     session: SessionDep,
     launcher: LauncherDep,
     metrics: MetricsDep,
+    lock_ttl: LockTTLDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandContext:
-    return CommandContext(session, launcher, metrics, idempotency_key)
+    return CommandContext(session, launcher, metrics, idempotency_key, lock_ttl)
 
 
 CommandDep = Annotated[CommandContext, Depends(get_command_context)]

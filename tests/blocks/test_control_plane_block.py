@@ -159,7 +159,8 @@ def test_a_lock_held_by_another_run_is_secret_locked(cp: ControlPlane) -> None:
     cp.acquire_secret_lock("harbor-ci", "run-a")
     with pytest.raises(errors.SecretLocked) as raised:
         cp.acquire_secret_lock("harbor-ci", "run-b")
-    assert raised.value.details == {"lock_holder": "run-a"}
+    assert raised.value.details["lock_holder"] == "run-a"
+    assert "lock_expires_at" in raised.value.details
     with pytest.raises(errors.SecretLocked):
         cp.transition_secret("harbor-ci", SecretStatus.ROTATING, flow_run_id="run-b")
 

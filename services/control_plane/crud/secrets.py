@@ -4,17 +4,24 @@ The lock is one column, ``lock_holder``: a rotation request reserves it, the run
 started (or any run, when it is free) acquires it, the holder releases it. Every change
 of it is a conditional UPDATE whose rowcount decides, so concurrent requests cannot
 both win on SQLite or PostgreSQL.
+
+A lock is a lease: ``lock_acquired_at`` is set when it is taken and renewed each time its
+holder acquires it again. One older than the TTL (``IDP_SECRET_LOCK_TTL_SECONDS``) is
+stale, the mark of a run that died holding it and was never recovered, and the next
+reservation or acquisition takes it over; the old holder then gets ``secret_locked``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, literal, or_, update
+from sqlalchemy import ColumnElement, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, SecretLocked
+from core.settings import DEFAULT_SECRET_LOCK_TTL_SECONDS
 from services.control_plane.crud.transitions import transition
 from services.control_plane.models import (
     ApplicationEnvironment,
@@ -23,7 +30,11 @@ from services.control_plane.models import (
     SecretBinding,
     SecretCreate,
 )
-from services.control_plane.models.common import UTCDateTime, utcnow
+from services.control_plane.models.common import utcnow
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOCK_TTL = timedelta(seconds=DEFAULT_SECRET_LOCK_TTL_SECONDS)
 
 
 def create_secret(*, session: Session, data: SecretCreate) -> Secret:
@@ -120,18 +131,41 @@ def _set_lock(
     return changed
 
 
-def _locked_error(session: Session, secret_id: str) -> SecretLocked:
+def _stale(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
+    """The lock's lease ran out: taken (or last renewed) more than ``ttl`` ago."""
+    return col(Secret.lock_acquired_at) < now - ttl
+
+
+def _holder(session: Session, secret_id: str) -> str | None:
+    return session.exec(select(Secret.lock_holder).where(col(Secret.id) == secret_id)).first()
+
+
+def _took_over(secret_id: str, previous: str | None, holder: str) -> None:
+    if previous is not None and previous != holder:
+        logger.warning(
+            "secret %s: stale rotation lock of %s taken over by %s", secret_id, previous, holder
+        )
+
+
+def _locked_error(session: Session, secret_id: str, ttl: timedelta) -> SecretLocked:
     secret = get_secret(session=session, secret_id=secret_id)
-    return SecretLocked(
-        f"secret {secret_id} is locked by a rotation in progress",
-        details={"lock_holder": secret.lock_holder},
+    details: dict[str, object] = {"lock_holder": secret.lock_holder}
+    if secret.lock_acquired_at is not None:
+        details["lock_expires_at"] = (secret.lock_acquired_at + ttl).isoformat()
+    return SecretLocked(f"secret {secret_id} is locked by a rotation in progress", details=details)
+
+
+def reserve_rotation(
+    *, session: Session, secret_id: str, holder: str, ttl: timedelta = DEFAULT_LOCK_TTL
+) -> None:
+    """Take the free (or stale) lock of a rotatable secret for a rotation about to start."""
+    now = utcnow()
+    previous = _holder(session, secret_id)
+    free = or_(col(Secret.lock_holder).is_(None), _stale(now, ttl)) & col(Secret.rotatable).is_(
+        True
     )
-
-
-def reserve_rotation(*, session: Session, secret_id: str, holder: str) -> None:
-    """Take the free lock of a rotatable secret for a rotation about to be started."""
-    free = col(Secret.lock_holder).is_(None) & col(Secret.rotatable).is_(True)
-    if _set_lock(session, secret_id, free, lock_holder=holder, lock_acquired_at=utcnow()):
+    if _set_lock(session, secret_id, free, lock_holder=holder, lock_acquired_at=now):
+        _took_over(secret_id, previous, holder)
         return
     secret = get_secret(session=session, secret_id=secret_id)
     if not secret.rotatable:
@@ -139,30 +173,45 @@ def reserve_rotation(*, session: Session, secret_id: str, holder: str) -> None:
             f"secret {secret_id} is not rotatable",
             details={"id": secret_id, "reason": "not_rotatable"},
         )
-    raise _locked_error(session, secret_id)
+    raise _locked_error(session, secret_id, ttl)
 
 
-def hand_over_lock(*, session: Session, secret_id: str, reserved: str, holder: str) -> None:
+def hand_over_lock(
+    *,
+    session: Session,
+    secret_id: str,
+    reserved: str,
+    holder: str,
+    ttl: timedelta = DEFAULT_LOCK_TTL,
+) -> None:
     """Give a reservation to the run it started (same transaction as the reservation)."""
     held = col(Secret.lock_holder) == reserved
     if not _set_lock(session, secret_id, held, lock_holder=holder, last_flow_run_id=holder):
-        raise _locked_error(session, secret_id)
+        raise _locked_error(session, secret_id, ttl)
 
 
-def acquire_lock(*, session: Session, secret_id: str, holder: str) -> Secret:
-    """Take the lock for ``holder``; taking it again as the same holder is fine."""
-    free_or_mine = or_(col(Secret.lock_holder).is_(None), col(Secret.lock_holder) == holder)
+def acquire_lock(
+    *, session: Session, secret_id: str, holder: str, ttl: timedelta = DEFAULT_LOCK_TTL
+) -> Secret:
+    """Take the lock for ``holder``, or renew it if ``holder`` has it already; a stale
+    lock of another holder is taken over."""
+    now = utcnow()
+    previous = _holder(session, secret_id)
+    free_mine_or_stale = or_(
+        col(Secret.lock_holder).is_(None),
+        col(Secret.lock_holder) == holder,
+        _stale(now, ttl),
+    )
     if not _set_lock(
         session,
         secret_id,
-        free_or_mine,
+        free_mine_or_stale,
         lock_holder=holder,
-        lock_acquired_at=func.coalesce(
-            col(Secret.lock_acquired_at), literal(utcnow(), UTCDateTime())
-        ),
+        lock_acquired_at=now,
         last_flow_run_id=holder,
     ):
-        raise _locked_error(session, secret_id)
+        raise _locked_error(session, secret_id, ttl)
+    _took_over(secret_id, previous, holder)
     return get_secret(session=session, secret_id=secret_id)
 
 
@@ -192,7 +241,13 @@ def release_locks_of(*, session: Session, holder: str) -> list[str]:
     return held
 
 
-def record_rotation(*, session: Session, secret_id: str, record: RotationRecord) -> Secret:
+def record_rotation(
+    *,
+    session: Session,
+    secret_id: str,
+    record: RotationRecord,
+    ttl: timedelta = DEFAULT_LOCK_TTL,
+) -> Secret:
     """Store where the new value is and when it was rotated; the run must hold the lock."""
     secret = get_secret(session=session, secret_id=secret_id)
     if secret.lock_holder is None:
@@ -201,7 +256,7 @@ def record_rotation(*, session: Session, secret_id: str, record: RotationRecord)
             details={"id": secret_id},
         )
     if secret.lock_holder != record.flow_run_id:
-        raise _locked_error(session, secret_id)
+        raise _locked_error(session, secret_id, ttl)
     rotated_at = record.rotated_at or utcnow()
     transition(
         session=session,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from services.control_plane.crud import secrets
 from services.control_plane.crud.transitions import transition
-from services.control_plane.deps import LauncherDep, SessionDep
+from services.control_plane.deps import LauncherDep, LockTTLDep, SessionDep
 from services.control_plane.models import (
     LockRequest,
     LocksReleased,
@@ -72,12 +72,19 @@ def transition_secret(
     "/secrets/{secret_id}/lock",
     response_model=SecretPublic,
     responses=error_responses(404, 409),
-    summary="Acquire the rotation lock (same holder again: OK; another: 409 secret_locked)",
+    summary=(
+        "Acquire or renew the rotation lock (another holder's: 409 secret_locked, unless "
+        "stale: older than IDP_SECRET_LOCK_TTL_SECONDS, then taken over)"
+    ),
 )
 def acquire_lock(
-    secret_id: SecretId, body: LockRequest, session: SessionDep, launcher: LauncherDep
+    secret_id: SecretId,
+    body: LockRequest,
+    session: SessionDep,
+    launcher: LauncherDep,
+    ttl: LockTTLDep,
 ) -> SecretPublic:
-    row = secrets.acquire_lock(session=session, secret_id=secret_id, holder=body.holder)
+    row = secrets.acquire_lock(session=session, secret_id=secret_id, holder=body.holder, ttl=ttl)
     session.commit()
     return secret_view(session=session, row=row, launcher=launcher)
 
@@ -114,8 +121,12 @@ def release_locks_of_run(body: LockRequest, session: SessionDep) -> LocksRelease
     summary="Record a finished rotation: where the new value is stored and when",
 )
 def record_rotation(
-    secret_id: SecretId, body: RotationRecord, session: SessionDep, launcher: LauncherDep
+    secret_id: SecretId,
+    body: RotationRecord,
+    session: SessionDep,
+    launcher: LauncherDep,
+    ttl: LockTTLDep,
 ) -> SecretPublic:
-    row = secrets.record_rotation(session=session, secret_id=secret_id, record=body)
+    row = secrets.record_rotation(session=session, secret_id=secret_id, record=body, ttl=ttl)
     session.commit()
     return secret_view(session=session, row=row, launcher=launcher)

@@ -7,8 +7,20 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
-from tests.services.control_plane.helpers import SQLITE_ONLY, error_code, register_secret
+from core.settings import Settings
+from services.control_plane.crud.secrets import DEFAULT_LOCK_TTL
+from services.control_plane.db import make_engine
+from services.control_plane.launcher import RecordingLauncher
+from services.control_plane.models import Secret
+from services.control_plane.models.common import utcnow
+from tests.services.control_plane.helpers import (
+    SQLITE_ONLY,
+    error_code,
+    make_client,
+    register_secret,
+)
 
 STORED = {"backend": "vault", "path": "secret/data/harbor-ci", "version": 3}
 
@@ -28,12 +40,16 @@ def test_lock_is_held_by_one_run_and_reentrant(client: TestClient) -> None:
     assert first.json()["lock_holder"] == "run-a"
     again = lock(client, "run-a")
     assert again.status_code == 200
-    assert again.json()["lock_acquired_at"] == first.json()["lock_acquired_at"]
+    acquired = datetime.fromisoformat(again.json()["lock_acquired_at"])
+    assert acquired >= datetime.fromisoformat(first.json()["lock_acquired_at"])  # renewed
 
     other = lock(client, "run-b")
     assert other.status_code == 409
     assert error_code(other) == "secret_locked"
-    assert other.json()["error"]["details"] == {"lock_holder": "run-a"}
+    assert other.json()["error"]["details"] == {
+        "lock_holder": "run-a",
+        "lock_expires_at": (acquired + DEFAULT_LOCK_TTL).isoformat(),
+    }
 
 
 def test_releasing_a_lock_you_do_not_hold_changes_nothing(client: TestClient) -> None:
@@ -185,3 +201,96 @@ def test_releasing_needs_a_holder(client: TestClient) -> None:
     response = client.post("/internal/v1/locks/release", json={})
     assert response.status_code == 422
     assert error_code(response) == "invalid_input"
+
+
+def age_lock(settings: Settings, secret_id: str, age: timedelta) -> None:
+    """Make the secret's lock look taken ``age`` ago (as if its holder died back then)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            secret = session.get(Secret, secret_id)
+            assert secret is not None and secret.lock_holder is not None
+            secret.lock_acquired_at = utcnow() - age
+            session.add(secret)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def test_a_stale_lock_is_taken_over_and_its_old_holder_shut_out(
+    client: TestClient, settings: Settings
+) -> None:
+    register_secret(client, "harbor-ci")
+    lock(client, "run-dead")
+    age_lock(settings, "harbor-ci", DEFAULT_LOCK_TTL + timedelta(minutes=1))
+
+    taken = lock(client, "run-b")
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["lock_holder"] == "run-b"
+    assert utcnow() - datetime.fromisoformat(taken.json()["lock_acquired_at"]) < timedelta(
+        minutes=1
+    )
+    # The old holder, should it wake up, can neither take the lock back nor record.
+    assert error_code(lock(client, "run-dead")) == "secret_locked"
+    late = client.post(
+        "/internal/v1/secrets/harbor-ci/rotations",
+        json={"flow_run_id": "run-dead", "stored": STORED},
+    )
+    assert late.status_code == 409
+    assert error_code(late) == "secret_locked"
+    moved = client.post(
+        "/internal/v1/secrets/harbor-ci/transitions",
+        json={"status": "rotating", "flow_run_id": "run-dead"},
+    )
+    assert error_code(moved) == "secret_locked"
+    assert unlock(client, "run-dead").json()["lock_holder"] == "run-b"
+
+
+def test_a_lock_within_its_ttl_is_kept_and_renewing_restarts_it(
+    client: TestClient, settings: Settings
+) -> None:
+    register_secret(client, "harbor-ci")
+    lock(client, "run-a")
+    age_lock(settings, "harbor-ci", DEFAULT_LOCK_TTL - timedelta(minutes=1))
+    assert error_code(lock(client, "run-b")) == "secret_locked"
+
+    age_lock(settings, "harbor-ci", DEFAULT_LOCK_TTL + timedelta(minutes=1))
+    assert lock(client, "run-a").status_code == 200  # the holder renews before anyone else
+    assert error_code(lock(client, "run-b")) == "secret_locked"
+
+
+def test_a_rotation_request_takes_over_a_stale_lock(
+    client: TestClient, settings: Settings, launcher: RecordingLauncher
+) -> None:
+    register_secret(client, "harbor-ci")
+    first = client.post("/api/v1/secrets/harbor-ci/rotations")
+    assert first.status_code == 202
+    assert client.post("/api/v1/secrets/harbor-ci/rotations").status_code == 409
+    # The first run never started (or died and was never recovered).
+    age_lock(settings, "harbor-ci", DEFAULT_LOCK_TTL + timedelta(minutes=1))
+
+    second = client.post("/api/v1/secrets/harbor-ci/rotations")
+    assert second.status_code == 202, second.text
+    assert [launch.flow_run_id for launch in launcher.launches] == [
+        first.json()["flow_run_id"],
+        second.json()["flow_run_id"],
+    ]
+    holder = client.get("/api/v1/secrets/harbor-ci").json()["lock_holder"]
+    assert holder == second.json()["flow_run_id"]
+    stale_run = first.json()["flow_run_id"]
+    assert error_code(lock(client, stale_run)) == "secret_locked"
+
+
+def test_the_ttl_comes_from_the_settings(settings: Settings, launcher: RecordingLauncher) -> None:
+    short = settings.model_copy(update={"IDP_SECRET_LOCK_TTL_SECONDS": 60.0})
+    with make_client(short, launcher) as client:
+        register_secret(client, "harbor-ci")
+        lock(client, "run-a")
+        age_lock(short, "harbor-ci", timedelta(seconds=30))
+        refused = lock(client, "run-b")
+        assert error_code(refused) == "secret_locked"
+        expires = datetime.fromisoformat(refused.json()["error"]["details"]["lock_expires_at"])
+        assert timedelta(seconds=20) < expires - utcnow() <= timedelta(seconds=30)
+
+        age_lock(short, "harbor-ci", timedelta(seconds=90))
+        assert lock(client, "run-b").json()["lock_holder"] == "run-b"
