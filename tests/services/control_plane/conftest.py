@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +17,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+from bench.database import PG_HOST, PG_PORT, postgres_answers
 from core.settings import Settings
 from services.control_plane.app import create_app
 from services.control_plane.db import make_engine, upgrade_to_head
 from services.control_plane.launcher import RecordingLauncher
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_URL = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/test"
 TABLES = (
     "idempotency_record, workflow_run, domain_event, secret_binding, secret, "
@@ -31,18 +30,10 @@ TABLES = (
 )
 
 
-def _postgres_answers() -> bool:
-    try:
-        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database for this test run, dropped afterwards."""
-    if not _postgres_answers():
+    if not postgres_answers():
         pytest.skip(f"no PostgreSQL answers on {PG_HOST}:{PG_PORT}")
     name = f"idp_test_{secrets.token_hex(6)}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
