@@ -18,6 +18,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # One hour: far above what one rotation holds a lock (seconds; minutes with retries).
 DEFAULT_SECRET_LOCK_TTL_SECONDS = 3600.0
+# One day, as payment APIs do: long enough for any client's retries.
+DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400.0
 
 
 class Settings(BaseSettings):
@@ -72,6 +74,16 @@ class Settings(BaseSettings):
         description=(
             "A secret's rotation lock not renewed for this long is stale: another rotation "
             "may take it over (a run that died holding it and was never recovered)"
+        ),
+    )
+
+    # Idempotency-Key records (control plane)
+    IDP_IDEMPOTENCY_TTL_SECONDS: float = Field(
+        DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+        gt=0,
+        description=(
+            "How long a command's Idempotency-Key is remembered; after that the same key "
+            "is a new request and the record is pruned"
         ),
     )
 

@@ -6,9 +6,11 @@ the first request), launcher and metrics registry, so tests can run many side by
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -18,6 +20,7 @@ from starlette.responses import Response
 
 from core.errors import UpstreamUnavailable
 from core.settings import Settings, get_settings
+from services.control_plane.crud import idempotency
 from services.control_plane.db import (
     make_engine,
     make_sessionmaker,
@@ -48,6 +51,7 @@ from services.http import (
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 INTERNAL_PREFIX = "/internal/v1"
+PRUNE_EVERY_SECONDS = 3600.0
 
 DESCRIPTION = """
 System of record of the IDP domain (applications, environments, secrets, bindings,
@@ -70,6 +74,29 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(error.code, error.message, error.details), error.http_status)
 
 
+def prune_idempotency_records(state: AppState) -> int:
+    """Delete the Idempotency-Key records older than their TTL (one statement)."""
+    ttl = timedelta(seconds=state.settings.IDP_IDEMPOTENCY_TTL_SECONDS)
+    with state.sessions() as session:
+        pruned = idempotency.prune_expired(session=session, ttl=ttl)
+        session.commit()
+    if pruned:
+        logger.info("pruned %d expired Idempotency-Key records", pruned)
+    return pruned
+
+
+async def _prune_idempotency_records(state: AppState) -> None:
+    """At start, then every hour (or TTL, if shorter). Several replicas may prune at once:
+    a failed round is logged and the next one tries again."""
+    every = min(PRUNE_EVERY_SECONDS, state.settings.IDP_IDEMPOTENCY_TTL_SECONDS)
+    while True:
+        try:
+            await asyncio.to_thread(prune_idempotency_records, state)
+        except Exception as exc:  # the database may be down; the service stays up
+            logger.warning("pruning Idempotency-Key records failed: %s", type(exc).__name__)
+        await asyncio.sleep(every)
+
+
 def create_app(
     settings: Settings | None = None, *, launcher: WorkflowLauncher | None = None
 ) -> FastAPI:
@@ -89,8 +116,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        pruner = asyncio.create_task(_prune_idempotency_records(state))
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            with suppress(asyncio.CancelledError):
+                await pruner
+            engine.dispose()
 
     app = FastAPI(
         title="IDP control-plane-api",

@@ -62,6 +62,7 @@ class CommandContext:
     metrics: ControlPlaneMetrics
     idempotency_key: str | None
     lock_ttl: timedelta = DEFAULT_LOCK_TTL
+    idempotency_ttl: timedelta = idempotency.DEFAULT_TTL
 
 
 def fingerprint(method: str, path: str, body: BaseModel | None) -> str:
@@ -86,7 +87,7 @@ def execute(
     record = None
     if key:
         stored = idempotency.find_response(
-            session=session, key=key, fingerprint=request_fingerprint
+            session=session, key=key, fingerprint=request_fingerprint, ttl=ctx.idempotency_ttl
         )
         if stored is not None:
             return _replay(stored)
@@ -97,7 +98,7 @@ def execute(
         except idempotency.KeyTaken:
             session.rollback()
             stored = idempotency.find_response(
-                session=session, key=key, fingerprint=request_fingerprint
+                session=session, key=key, fingerprint=request_fingerprint, ttl=ctx.idempotency_ttl
             )
             if stored is None:
                 raise Conflict("a request with this Idempotency-Key is in progress") from None
@@ -116,8 +117,12 @@ def execute(
 def _launch(
     ctx: CommandContext, workflow: str, request: BaseModel, aggregate_id: str
 ) -> LaunchedRun:
-    # Same client key => same Prefect key => Prefect returns the run it already made.
-    suffix = ctx.idempotency_key or uuid.uuid4().hex
+    # Same client key (within its TTL) => same Prefect key => Prefect returns the run it
+    # already made.
+    if ctx.idempotency_key:
+        suffix = f"{ctx.idempotency_key}:{idempotency.generation(ctx.idempotency_ttl)}"
+    else:
+        suffix = uuid.uuid4().hex
     key = f"{workflow}:{aggregate_id}:{suffix}"
     return launch_from_thread(ctx.launcher, workflow, request, idempotency_key=key)
 

@@ -115,13 +115,21 @@ LockTTLDep = Annotated[timedelta, Depends(get_lock_ttl)]
 
 
 def get_command_context(
+    state: StateDep,
     session: SessionDep,
     launcher: LauncherDep,
     metrics: MetricsDep,
     lock_ttl: LockTTLDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandContext:
-    return CommandContext(session, launcher, metrics, idempotency_key, lock_ttl)
+    return CommandContext(
+        session,
+        launcher,
+        metrics,
+        idempotency_key,
+        lock_ttl,
+        timedelta(seconds=state.settings.IDP_IDEMPOTENCY_TTL_SECONDS),
+    )
 
 
 CommandDep = Annotated[CommandContext, Depends(get_command_context)]

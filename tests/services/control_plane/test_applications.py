@@ -95,7 +95,8 @@ def test_same_idempotency_key_answers_the_same_and_launches_once(
     assert second.json() == first.json()
     assert second.headers["Idempotent-Replayed"] == "true"
     assert len(launcher.launches) == 1
-    assert launcher.launches[0].idempotency_key.endswith("onboard-payments-1")
+    key, period = launcher.launches[0].idempotency_key.rsplit(":", 1)
+    assert key.endswith(":onboard-payments-1") and period.isdigit()
     events = client.get("/api/v1/events").json()
     assert events["count"] == 1
 
