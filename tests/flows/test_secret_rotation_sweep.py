@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Cancelled, Crashed, State
+from sqlalchemy import create_engine, update
+from sqlmodel import col
 
 from blocks.vault import VaultSecretBackend
 from core.workflows import SecretRotationSweepRequest
 from flows.results import SecretRotationSweepResult
 from flows.secret_rotation_sweep import release_locks_on_abort, secret_rotation_sweep
 from sandbox.run import Sandbox
+from services.control_plane.models import Secret
+from services.control_plane.models.common import utcnow
 from tasks.sweep import RotationOutcome
 from tests.flows.support import (
     ControlPlaneServer,
@@ -82,6 +87,37 @@ def test_a_sweep_skips_secrets_another_run_is_rotating(
     outcomes = {item.secret_id: item.outcome for item in result.items}
     assert outcomes == {free: RotationOutcome.ROTATED, locked: RotationOutcome.SKIPPED}
     assert domain.secret_state(locked)["lock_holder"] == "another-run"
+
+
+def test_a_sweep_takes_over_the_stale_lock_of_a_run_that_died_rotating(
+    own_control_plane: ControlPlaneServer, sandbox: Sandbox
+) -> None:
+    domain = Domain(own_control_plane, sandbox)
+    orphan, _ = domain.secret()
+    domain.post(f"/internal/v1/secrets/{orphan}/lock", {"holder": "dead-run"})
+    domain.post(
+        f"/internal/v1/secrets/{orphan}/transitions",
+        {"status": "rotating", "flow_run_id": "dead-run"},
+    )
+    engine = create_engine(own_control_plane.database_url)
+    try:
+        with engine.begin() as connection:  # taken two hours ago; its run never came back
+            connection.execute(
+                update(Secret)
+                .where(col(Secret.id) == orphan)
+                .values(lock_acquired_at=utcnow() - timedelta(hours=2))
+            )
+    finally:
+        engine.dispose()
+
+    result = sweep().result()
+
+    assert [(item.secret_id, item.outcome) for item in result.items] == [
+        (orphan, RotationOutcome.ROTATED)
+    ]
+    state = domain.secret_state(orphan)
+    assert (state["status"], state["lock_holder"]) == ("active", None)
+    assert state["stored"] is not None
 
 
 def test_a_sweep_keeps_at_most_max_concurrency_rotations_in_flight(
