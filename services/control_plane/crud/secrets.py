@@ -161,10 +161,9 @@ def reserve_rotation(
     """Take the free (or stale) lock of a rotatable secret for a rotation about to start."""
     now = utcnow()
     previous = _holder(session, secret_id)
-    free = or_(col(Secret.lock_holder).is_(None), _stale(now, ttl)) & col(Secret.rotatable).is_(
-        True
-    )
-    if _set_lock(session, secret_id, free, lock_holder=holder, lock_acquired_at=now):
+    free_or_stale = or_(col(Secret.lock_holder).is_(None), _stale(now, ttl))
+    takeable = free_or_stale & col(Secret.rotatable).is_(True)
+    if _set_lock(session, secret_id, takeable, lock_holder=holder, lock_acquired_at=now):
         _took_over(secret_id, previous, holder)
         return
     secret = get_secret(session=session, secret_id=secret_id)
