@@ -6,6 +6,7 @@ Nothing reads the environment at import time: callers use the cached ``get_setti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -105,6 +106,14 @@ class Settings(BaseSettings):
     IDP_TRACES_CONSOLE: bool = Field(
         False, description="Development: print every finished span to stderr as a JSON line"
     )
+
+    @property
+    def secret_lock_ttl(self) -> timedelta:
+        return timedelta(seconds=self.IDP_SECRET_LOCK_TTL_SECONDS)
+
+    @property
+    def idempotency_ttl(self) -> timedelta:
+        return timedelta(seconds=self.IDP_IDEMPOTENCY_TTL_SECONDS)
 
     @property
     def database_url(self) -> str:

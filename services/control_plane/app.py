@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -76,9 +75,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 
 def prune_idempotency_records(state: AppState) -> int:
     """Delete the Idempotency-Key records older than their TTL (one statement)."""
-    ttl = timedelta(seconds=state.settings.IDP_IDEMPOTENCY_TTL_SECONDS)
     with state.sessions() as session:
-        pruned = idempotency.prune_expired(session=session, ttl=ttl)
+        pruned = idempotency.prune_expired(session=session, ttl=state.settings.idempotency_ttl)
         session.commit()
     if pruned:
         logger.info("pruned %d expired Idempotency-Key records", pruned)

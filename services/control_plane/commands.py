@@ -36,7 +36,6 @@ from core.workflows import (
 )
 from services.control_plane.crud import applications, idempotency, secrets
 from services.control_plane.crud.events import add_event
-from services.control_plane.crud.secrets import DEFAULT_LOCK_TTL
 from services.control_plane.launcher import LaunchedRun, WorkflowLauncher, launch_from_thread
 from services.control_plane.metrics import ControlPlaneMetrics
 from services.control_plane.models import (
@@ -61,8 +60,8 @@ class CommandContext:
     launcher: WorkflowLauncher
     metrics: ControlPlaneMetrics
     idempotency_key: str | None
-    lock_ttl: timedelta = DEFAULT_LOCK_TTL
-    idempotency_ttl: timedelta = idempotency.DEFAULT_TTL
+    lock_ttl: timedelta
+    idempotency_ttl: timedelta
 
 
 def fingerprint(method: str, path: str, body: BaseModel | None) -> str:

@@ -108,7 +108,7 @@ IdempotencyKey = Annotated[
 
 
 def get_lock_ttl(state: StateDep) -> timedelta:
-    return timedelta(seconds=state.settings.IDP_SECRET_LOCK_TTL_SECONDS)
+    return state.settings.secret_lock_ttl
 
 
 LockTTLDep = Annotated[timedelta, Depends(get_lock_ttl)]
@@ -119,16 +119,16 @@ def get_command_context(
     session: SessionDep,
     launcher: LauncherDep,
     metrics: MetricsDep,
-    lock_ttl: LockTTLDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CommandContext:
+    settings = state.settings
     return CommandContext(
         session,
         launcher,
         metrics,
         idempotency_key,
-        lock_ttl,
-        timedelta(seconds=state.settings.IDP_IDEMPOTENCY_TTL_SECONDS),
+        settings.secret_lock_ttl,
+        settings.idempotency_ttl,
     )
 
 

@@ -15,11 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from core.errors import InvalidInput
-from core.settings import DEFAULT_IDEMPOTENCY_TTL_SECONDS
 from services.control_plane.models import IdempotencyRecord
 from services.control_plane.models.common import utcnow
-
-DEFAULT_TTL = timedelta(seconds=DEFAULT_IDEMPOTENCY_TTL_SECONDS)
 
 
 class KeyTaken(Exception):
@@ -27,7 +24,7 @@ class KeyTaken(Exception):
 
 
 def find_response(
-    *, session: Session, key: str, fingerprint: str, ttl: timedelta = DEFAULT_TTL
+    *, session: Session, key: str, fingerprint: str, ttl: timedelta
 ) -> IdempotencyRecord | None:
     """The stored response for ``key``; ``InvalidInput`` if it was used for another request.
 
@@ -77,7 +74,7 @@ def store_response(*, record: IdempotencyRecord, status_code: int, body: dict[st
     record.response_body = body
 
 
-def prune_expired(*, session: Session, ttl: timedelta = DEFAULT_TTL) -> int:
+def prune_expired(*, session: Session, ttl: timedelta) -> int:
     """Delete every record older than ``ttl``; returns how many went."""
     result = session.execute(
         delete(IdempotencyRecord)
@@ -87,7 +84,7 @@ def prune_expired(*, session: Session, ttl: timedelta = DEFAULT_TTL) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def generation(ttl: timedelta = DEFAULT_TTL) -> int:
+def generation(ttl: timedelta) -> int:
     """Which TTL-long period it is now. Part of the Prefect idempotency key of the run a
     keyed command starts: a retry after a lost commit (minutes later) adopts the run
     already created, while the same key reused after its record expired starts a new one.

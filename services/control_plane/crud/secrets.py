@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import ColumnElement, func, or_, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, SecretLocked
-from core.settings import DEFAULT_SECRET_LOCK_TTL_SECONDS
 from services.control_plane.crud.transitions import transition
 from services.control_plane.models import (
     ApplicationEnvironment,
@@ -33,8 +32,6 @@ from services.control_plane.models import (
 from services.control_plane.models.common import utcnow
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_LOCK_TTL = timedelta(seconds=DEFAULT_SECRET_LOCK_TTL_SECONDS)
 
 
 def create_secret(*, session: Session, data: SecretCreate) -> Secret:
@@ -131,20 +128,29 @@ def _set_lock(
     return changed
 
 
-def _stale(now: datetime, ttl: timedelta) -> ColumnElement[bool]:
-    """The lock's lease ran out: taken (or last renewed) more than ``ttl`` ago."""
-    return col(Secret.lock_acquired_at) < now - ttl
-
-
-def _holder(session: Session, secret_id: str) -> str | None:
-    return session.exec(select(Secret.lock_holder).where(col(Secret.id) == secret_id)).first()
-
-
-def _took_over(secret_id: str, previous: str | None, holder: str) -> None:
-    if previous is not None and previous != holder:
-        logger.warning(
-            "secret %s: stale rotation lock of %s taken over by %s", secret_id, previous, holder
-        )
+def _take_stale(
+    session: Session,
+    secret_id: str,
+    ttl: timedelta,
+    condition: ColumnElement[bool],
+    **values: object,
+) -> bool:
+    """Take the lock from a holder whose lease ran out (taken or last renewed more than
+    ``ttl`` ago), if ``condition`` holds too; the takeover is logged. Only called once the
+    ordinary take failed, so the usual path costs no extra query."""
+    previous = session.exec(select(Secret.lock_holder).where(col(Secret.id) == secret_id)).first()
+    if previous is None:
+        return False
+    stale = (col(Secret.lock_holder) == previous) & (col(Secret.lock_acquired_at) < utcnow() - ttl)
+    if not _set_lock(session, secret_id, stale & condition, **values):
+        return False
+    logger.warning(
+        "secret %s: stale rotation lock of %s taken over by %s",
+        secret_id,
+        previous,
+        values["lock_holder"],
+    )
+    return True
 
 
 def _locked_error(session: Session, secret_id: str, ttl: timedelta) -> SecretLocked:
@@ -155,16 +161,14 @@ def _locked_error(session: Session, secret_id: str, ttl: timedelta) -> SecretLoc
     return SecretLocked(f"secret {secret_id} is locked by a rotation in progress", details=details)
 
 
-def reserve_rotation(
-    *, session: Session, secret_id: str, holder: str, ttl: timedelta = DEFAULT_LOCK_TTL
-) -> None:
+def reserve_rotation(*, session: Session, secret_id: str, holder: str, ttl: timedelta) -> None:
     """Take the free (or stale) lock of a rotatable secret for a rotation about to start."""
-    now = utcnow()
-    previous = _holder(session, secret_id)
-    free_or_stale = or_(col(Secret.lock_holder).is_(None), _stale(now, ttl))
-    takeable = free_or_stale & col(Secret.rotatable).is_(True)
-    if _set_lock(session, secret_id, takeable, lock_holder=holder, lock_acquired_at=now):
-        _took_over(secret_id, previous, holder)
+    rotatable = col(Secret.rotatable).is_(True)
+    values: dict[str, object] = {"lock_holder": holder, "lock_acquired_at": utcnow()}
+    free = col(Secret.lock_holder).is_(None) & rotatable
+    if _set_lock(session, secret_id, free, **values) or _take_stale(
+        session, secret_id, ttl, rotatable, **values
+    ):
         return
     secret = get_secret(session=session, secret_id=secret_id)
     if not secret.rotatable:
@@ -176,12 +180,7 @@ def reserve_rotation(
 
 
 def hand_over_lock(
-    *,
-    session: Session,
-    secret_id: str,
-    reserved: str,
-    holder: str,
-    ttl: timedelta = DEFAULT_LOCK_TTL,
+    *, session: Session, secret_id: str, reserved: str, holder: str, ttl: timedelta
 ) -> None:
     """Give a reservation to the run it started (same transaction as the reservation)."""
     held = col(Secret.lock_holder) == reserved
@@ -189,28 +188,20 @@ def hand_over_lock(
         raise _locked_error(session, secret_id, ttl)
 
 
-def acquire_lock(
-    *, session: Session, secret_id: str, holder: str, ttl: timedelta = DEFAULT_LOCK_TTL
-) -> Secret:
+def acquire_lock(*, session: Session, secret_id: str, holder: str, ttl: timedelta) -> Secret:
     """Take the lock for ``holder``, or renew it if ``holder`` has it already; a stale
     lock of another holder is taken over."""
-    now = utcnow()
-    previous = _holder(session, secret_id)
-    free_mine_or_stale = or_(
-        col(Secret.lock_holder).is_(None),
-        col(Secret.lock_holder) == holder,
-        _stale(now, ttl),
-    )
-    if not _set_lock(
-        session,
-        secret_id,
-        free_mine_or_stale,
-        lock_holder=holder,
-        lock_acquired_at=now,
-        last_flow_run_id=holder,
+    values: dict[str, object] = {
+        "lock_holder": holder,
+        "lock_acquired_at": utcnow(),
+        "last_flow_run_id": holder,
+    }
+    free_or_mine = or_(col(Secret.lock_holder).is_(None), col(Secret.lock_holder) == holder)
+    if not (
+        _set_lock(session, secret_id, free_or_mine, **values)
+        or _take_stale(session, secret_id, ttl, true(), **values)
     ):
         raise _locked_error(session, secret_id, ttl)
-    _took_over(secret_id, previous, holder)
     return get_secret(session=session, secret_id=secret_id)
 
 
@@ -245,7 +236,7 @@ def record_rotation(
     session: Session,
     secret_id: str,
     record: RotationRecord,
-    ttl: timedelta = DEFAULT_LOCK_TTL,
+    ttl: timedelta,
 ) -> Secret:
     """Store where the new value is and when it was rotated; the run must hold the lock."""
     secret = get_secret(session=session, secret_id=secret_id)

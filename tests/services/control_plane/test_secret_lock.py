@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from core.settings import Settings
-from services.control_plane.crud.secrets import DEFAULT_LOCK_TTL
+from core.settings import DEFAULT_SECRET_LOCK_TTL_SECONDS, Settings
 from services.control_plane.db import make_engine
 from services.control_plane.launcher import RecordingLauncher
 from services.control_plane.models import Secret
@@ -22,6 +21,7 @@ from tests.services.control_plane.helpers import (
     register_secret,
 )
 
+DEFAULT_LOCK_TTL = timedelta(seconds=DEFAULT_SECRET_LOCK_TTL_SECONDS)
 STORED = {"backend": "vault", "path": "secret/data/harbor-ci", "version": 3}
 
 
