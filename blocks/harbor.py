@@ -2,7 +2,7 @@
 
 Seed 002 rotates Harbor robot tokens through ``HARBOR_URL``, ``HARBOR_ROBOT_USERNAME``
 and ``HARBOR_ROBOT_PASSWORD``. Harbor's rules that shape this module
-(``shared/contracts/harbor-notes.md``): robot names are ``robot$<project>+<name>`` or
+(``tests/contracts/specs/harbor-notes.md``): robot names are ``robot$<project>+<name>`` or
 ``robot$<name>``; ``GET /robots`` lists only system robots unless ``q`` says
 ``Level=project,ProjectID=<id>``; ``PATCH /robots/{id}`` with ``{}`` returns the new
 secret once and the old one stops working at once. Errors are translated once, in

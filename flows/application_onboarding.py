@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 
+import yaml
 from prefect import flow
 
 from blocks.control_plane import ApplicationState
@@ -36,16 +37,18 @@ def initial_configuration(application: ApplicationState) -> dict[str, str]:
         f"# {application.name}\n\n{description}\n\n"
         f"Owned by team `{application.team}`. Onboarded by the internal developer platform.\n"
     )
-    catalog = (
-        "apiVersion: backstage.io/v1alpha1\n"
-        "kind: Component\n"
-        "metadata:\n"
-        f"  name: {application.name}\n"
-        f"  description: {description!r}\n"
-        "spec:\n"
-        "  type: service\n"
-        "  lifecycle: production\n"
-        f"  owner: {application.team}\n"
+    # User text goes through the YAML serializer: quotes, backslashes, newlines or a
+    # leading "- " in a description can never change the document's structure.
+    catalog = yaml.safe_dump(
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": application.name, "description": description},
+            "spec": {"type": "service", "lifecycle": "production", "owner": application.team},
+        },
+        sort_keys=False,
+        allow_unicode=True,
+        width=1000,
     )
     return {"README.md": readme, "catalog-info.yaml": catalog}
 

@@ -4,7 +4,7 @@ It serves the operations the platform uses (organizations, the token's user, rep
 create/get, branches and branch refs, branch protection, file contents) under a prefix —
 ``/api/v3`` by default, the GitHub Enterprise Server layout; ``""`` gives the
 api.github.com layout — with GitHub's status codes, error bodies and headers. Responses
-follow the contract schemas in ``../shared/contracts``; the tests check them against both
+follow the contract schemas in ``tests/contracts/specs``; the tests check them against both
 spec files.
 
     with GitHubSandbox() as gh:

@@ -2,10 +2,11 @@
 
 Every URL is built from the sandbox's own origin and prefix (``Links``): PyGithub follows
 ``url``/``protection_url`` values by path on its own connection and asserts host, port
-and prefix (contracts/github-notes.md §1). ``html_url`` values drop the API prefix, as on
-github.com. Bodies carry every property the contract schemas mark required, including
-the ones GitHub's own examples forget (contracts/README.md). Git objects (commits,
-branches, contents) are rendered in ``github_git.py``, protection in ``github_protection.py``.
+and prefix (tests/contracts/specs/github-notes.md §1). ``html_url`` values drop the API
+prefix, as on github.com. Bodies carry every property the contract schemas mark required,
+including the ones GitHub's own examples forget (tests/contracts/specs/README.md). Git
+objects (commits, branches, contents) are rendered in ``github_git.py``, protection in
+``github_protection.py``.
 """
 
 from __future__ import annotations

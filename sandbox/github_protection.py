@@ -4,7 +4,7 @@ The spec says more than GitHub enforces and less than PyGithub sends: PyGithub s
 ``null`` for every optional key it was not given (the spec types most of them as plain
 booleans) and ``required_status_checks.checks`` without ``contexts`` (the spec lists
 ``contexts`` as required). GitHub accepts both, so the sandbox does too (see
-contracts/github-notes.md §2). What GitHub does reject — a missing required key, a
+tests/contracts/specs/github-notes.md §2). What GitHub does reject — a missing required key, a
 review count outside 0..6, a wrong type — answers 422 like GitHub.
 """
 

@@ -4,7 +4,7 @@ The Harbor block, the tests and the demo talk to it exactly as they would to a r
 Harbor: Basic auth as ``admin`` or as a robot (full name + secret), ``q`` queries on
 ``GET /robots`` (system robots only unless ``Level=project,ProjectID=N``), secret refresh
 with ``PATCH`` (the old secret stops working at once), Harbor's error bodies, and 5xx
-bodies sanitised to ``UNKNOWN``. Semantics: ``shared/contracts/harbor-notes.md``; state
+bodies sanitised to ``UNKNOWN``. Semantics: ``tests/contracts/specs/harbor-notes.md``; state
 and auth live in ``sandbox/harbor_store.py``, input rules and the error format in
 ``sandbox/harbor_rules.py``.
 

@@ -4,7 +4,7 @@ What a client can observe of Harbor's input checking and error format lives here
 name and secret rules, RBAC resource/action names, ``q`` parsing, body validation (400
 vs go-swagger's 422), the ``{"errors": [{"code", "message"}]}`` body with 5xx sanitised to
 ``UNKNOWN``, and the small request helpers every route uses. Sources:
-``shared/contracts/harbor-notes.md`` §3-§6.
+``tests/contracts/specs/harbor-notes.md`` §3-§6.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Kept apart from the HTTP routes (``sandbox/harbor.py``) so the rules that clients rely on
 (robot naming, ``q`` filtering, secret rotation, Basic auth as robot or admin, RBAC) read
-in one place. Behaviour follows ``shared/contracts/harbor-notes.md``. Lookups by name and
+in one place. Behaviour follows ``tests/contracts/specs/harbor-notes.md``. Lookups by name and
 by id are dictionary hits, so a sandbox seeded with thousands of robots stays fast.
 """
 

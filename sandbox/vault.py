@@ -5,7 +5,7 @@ Vault: ``/v1/<mount>/data/<path>`` (read, write with ``cas``, soft delete),
 ``/v1/<mount>/metadata/<path>`` (read, write, delete, and ``LIST`` as an HTTP verb or
 ``GET ?list=true``), the response envelope, ``{"errors": [...]}`` bodies (an empty list
 for a plain 404), 204 for deletes, ``X-Vault-Token`` (403 otherwise) and
-``/v1/sys/health``. Semantics: ``shared/contracts/vault-kv2-notes.md`` §5; the engine
+``/v1/sys/health``. Semantics: ``tests/contracts/specs/vault-kv2-notes.md`` §5; the engine
 itself is ``sandbox/vault_kv.py``. ``seal()`` makes every call answer 503 as a sealed
 Vault does, for retry tests.
 

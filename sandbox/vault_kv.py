@@ -1,7 +1,7 @@
 """The KV v2 engine of the Vault sandbox, without HTTP: keys, versions, cas, listing.
 
 Kept apart from the routes (``sandbox/vault.py``) so the rules clients depend on read in
-one place (``shared/contracts/vault-kv2-notes.md`` §3-§4, from the KV plugin's
+one place (``tests/contracts/specs/vault-kv2-notes.md`` §3-§4, from the KV plugin's
 ``path_data.go``): every write adds a version starting at 1; ``cas: 0`` writes only a
 new key and any other mismatch is a 400; soft-deleted versions read as 404 with their
 metadata; old versions are pruned beyond ``max_versions`` (10 by default). Callers hold

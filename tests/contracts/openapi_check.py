@@ -6,7 +6,7 @@ know), then validates the request and the response with openapi-core. Exchanges 
 paths the contract does not describe return None, so callers can tell "validated" from
 "not contracted".
 
-``relax_for_pygithub`` applies the documented exceptions of contracts/github-notes.md §2
+``relax_for_pygithub`` applies the documented exceptions of specs/github-notes.md §2
 to the PUT branch-protection request schema, and nothing else.
 """
 
@@ -27,7 +27,7 @@ from openapi_core.testing import MockRequest, MockResponse
 
 from sandbox.github_edge import Exchange
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
 PROTECTION_PATH = "/repos/{owner}/{repo}/branches/{branch}/protection"
 # PyGithub 2.10 sends null for these although the spec types them as plain booleans.
 PYGITHUB_NULLABLE = (
@@ -42,14 +42,13 @@ PYGITHUB_NULLABLE = (
 
 
 def contracts_dir() -> Path:
-    """``$IDP_CONTRACTS_DIR``, else ``contracts/`` in the repo, else ``../shared/contracts``."""
-    candidates = [PROJECT_ROOT / "contracts", PROJECT_ROOT.parent / "shared" / "contracts"]
-    if os.environ.get("IDP_CONTRACTS_DIR"):
-        candidates.insert(0, Path(os.environ["IDP_CONTRACTS_DIR"]))
-    for candidate in candidates:
-        if (candidate / "github-openapi-subset.json").is_file():
-            return candidate
-    raise FileNotFoundError(f"no contract files in any of {candidates}")
+    """``$IDP_CONTRACTS_DIR`` when set (to check against newer copies), else the copies in
+    the repository (``tests/contracts/specs``; the tests never read outside the repo)."""
+    override = os.environ.get("IDP_CONTRACTS_DIR")
+    directory = Path(override) if override else SPECS_DIR
+    if not (directory / "github-openapi-subset.json").is_file():
+        raise FileNotFoundError(f"no contract files in {directory}")
+    return directory
 
 
 @cache

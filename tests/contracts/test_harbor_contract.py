@@ -4,7 +4,8 @@ Every response the sandbox gives for a contracted operation must validate agains
 swagger definitions (also in a strict mode that rejects fields the spec does not name),
 and every request the block sends must be a contracted operation with declared
 parameters and a valid body. Statuses outside the swagger are allowed only where
-contracts/harbor-notes.md documents them (409 on create, go-swagger's 422, project 403/404).
+tests/contracts/specs/harbor-notes.md documents them (409 on create, go-swagger's 422,
+project 403/404).
 """
 
 from __future__ import annotations

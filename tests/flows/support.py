@@ -110,9 +110,12 @@ class Domain:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def application(self, *, onboarded: bool = False) -> str:
+    def application(self, *, onboarded: bool = False, description: str | None = None) -> str:
         app_id = unique("app")
-        self.post("/api/v1/applications", {"name": app_id, "team": "payments"})
+        body = {"name": app_id, "team": "payments"}
+        if description is not None:
+            body["description"] = description
+        self.post("/api/v1/applications", body)
         if onboarded:
             for status in (ApplicationStatus.ONBOARDING, ApplicationStatus.ONBOARDED):
                 path = f"/internal/v1/applications/{app_id}/transitions"

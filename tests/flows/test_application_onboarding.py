@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from core.workflows import ApplicationOnboardingRequest
 from flows.application_onboarding import application_onboarding
@@ -114,3 +115,32 @@ def test_an_unknown_application_fails_with_not_found(domain: Domain) -> None:
 
     assert state.is_failed()
     assert "[not_found]" in str(state.message)
+
+
+# Free text from the public API (up to 500 characters) must never break the documents the
+# workflow writes: each ends up, unchanged, in a catalog-info.yaml that parses.
+NASTY_DESCRIPTIONS = {
+    "both-quotes": """It's the "payments" service""",
+    "backslashes": "C:\\new\\table \\n is not a newline \\",
+    "newlines": "line one\nline two: with a colon\n- and a list marker\n",
+    "yaml-syntax": "key: value # not a comment {flow: [map]} &anchor *alias !tag |",
+    "unicode": "Pagos con tarjeta: café, 支付, emoji \U0001f4b3, \u2028 separator",
+    "leading-indicator": "- starts like a list item",
+    "max-length": ("x\\'\"" * 125)[:500],
+}
+
+
+@pytest.mark.parametrize("description", NASTY_DESCRIPTIONS.values(), ids=NASTY_DESCRIPTIONS.keys())
+def test_any_description_round_trips_into_the_catalog_file(
+    domain: Domain, sandbox: Sandbox, description: str
+) -> None:
+    app_id = domain.application(description=description)
+
+    state = onboard(app_id)
+
+    assert state.is_completed(), state.message
+    repo = sandbox.github.state()["repos"][f"{DEFAULT_GITHUB_ORG}/{app_id}"]
+    files = repo["files"][repo["default_branch"]]
+    catalog = yaml.safe_load(files["catalog-info.yaml"])
+    assert catalog["metadata"] == {"name": app_id, "description": description}
+    assert catalog["spec"]["owner"] == "payments"

@@ -14,7 +14,8 @@ from github import Auth, Github, GithubException, UnknownObjectException
 from sandbox.github import GitHubSandbox
 
 _names = itertools.count(1)
-OBSERVED_PUT = {  # edit_protection(required_approving_review_count=1), contracts/github-notes.md §2
+# edit_protection(required_approving_review_count=1), tests/contracts/specs/github-notes.md §2
+OBSERVED_PUT = {
     "required_status_checks": None,
     "enforce_admins": None,
     "required_pull_request_reviews": {"required_approving_review_count": 1},
