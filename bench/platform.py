@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.workflows import WORK_POOL
+from idp.http import RetryingClient
 from idp.stack import Stack
 
 T = TypeVar("T")
@@ -52,26 +53,6 @@ async def gather_limited(calls: Iterable[Callable[[], Awaitable[T]]], limit: int
             return await call()
 
     return list(await asyncio.gather(*(one(c) for c in calls)))
-
-
-class RetryingClient(httpx.Client):
-    """Retries 429/502/503 a few times, as Prefect's own client does: the SQLite Prefect
-    server answers 503 when its database is locked under load. Reads are also repeated
-    after a timeout (a write is not: it may have happened)."""
-
-    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        for attempt in range(8):
-            try:
-                response = super().send(request, **kwargs)
-            except httpx.TimeoutException:
-                if request.method != "GET" or attempt == 7:
-                    raise
-                continue
-            if response.status_code not in (429, 502, 503) or attempt == 7:
-                return response
-            response.close()
-            time.sleep(0.25 * 2**attempt)
-        raise AssertionError("unreachable")
 
 
 class Platform:

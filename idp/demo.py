@@ -1,23 +1,31 @@
 """``make demo``: the main job on the embedded default, with no credentials.
 
-Starts the whole platform as real processes on loopback (``prefect server`` on SQLite
-under a project-local ``PREFECT_HOME``, the sandbox, control-plane-api and a process
-worker on ``idp-pool``), deploys the workflows, then acts as a platform engineer would,
-only through the control-plane API: registers an application, requests its ``dev``
-environment, registers a secret bound to it and asks for its rotation. It waits for each
-workflow, prints what now exists in the sandbox, each run's link in the Prefect UI and
-the domain events, and keeps serving (UI at http://127.0.0.1:4200) until Ctrl-C.
+Starts the whole platform as real processes on loopback (a PostgreSQL of its own,
+``prefect server`` under a project-local ``PREFECT_HOME``, the sandbox, control-plane-api
+and a process worker on ``idp-pool``), deploys the workflows, then acts as a platform
+engineer would, only through the control-plane API: registers an application, requests
+its ``dev`` environment, registers a secret bound to it and asks for its rotation. It
+waits for each workflow, prints what now exists in the sandbox, each run's link in the
+Prefect UI and the domain events, and keeps serving (UI at http://127.0.0.1:4200) until
+Ctrl-C.
 ``--once`` exits after the summary: 0 only if every workflow completed.
+
+Ctrl-C or SIGTERM stops every process it started, at any point; a failure is one line
+naming what failed and the log that explains it (exit 1), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
+import traceback
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.settings import PROJECT_ROOT
-from idp.stack import Stack, StackConfig, StackError
+from idp.http import RetryingClient
+from idp.stack import Stack, StackConfig, StackError, become_subreaper, reap_leftovers
 
 DEMO_HOME = PROJECT_ROOT / ".idp-demo"
 APPLICATION = "payments"
@@ -53,23 +62,60 @@ class PlatformEngineer:
 
     def __init__(self, stack: Stack, timeout: float) -> None:
         self.stack = stack
-        self.api = httpx.Client(base_url=f"{stack.control_plane_url}/api/v1", timeout=30)
-        self.prefect = httpx.Client(base_url=stack.prefect_api_url, timeout=30)
+        self.api = RetryingClient(base_url=f"{stack.control_plane_url}/api/v1", timeout=30)
+        self.prefect = RetryingClient(base_url=stack.prefect_api_url, timeout=30)
         self.timeout = timeout
+        self.control_plane_log = stack.logs / "control-plane.log"
 
     def command(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.api.post(path, json=body)
-        if response.status_code >= 400:
-            raise StackError(f"POST {path} answered {response.status_code}: {response.text}")
+        """A command, sent once with an Idempotency-Key (so a retry never starts a
+        second workflow)."""
+        headers = {"Idempotency-Key": f"demo-{uuid.uuid4()}"}
+        response = self.call("POST", path, body, headers)
         data: dict[str, Any] = response.json()
         return data
+
+    def read(self, path: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.call("GET", path).json()
+        return data
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self.api.request(method, path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise StackError(
+                f"the control plane did not answer {method} {path} ({type(exc).__name__})",
+                log=self.control_plane_log,
+            ) from None
+        if response.status_code >= 400:
+            code = _error_code(response)
+            raise StackError(
+                f"the control plane answered {method} {path} with {response.status_code} {code}",
+                log=self.control_plane_log,
+            )
+        return response
 
     def wait_run(self, flow_run_id: str) -> tuple[bool, str]:
         """Wait for a flow run to finish; (completed?, state name)."""
         deadline = time.monotonic() + self.timeout
         state = "unknown"
         while time.monotonic() < deadline:
-            run = self.prefect.get(f"/flow_runs/{flow_run_id}").json()
+            try:
+                response = self.prefect.get(f"/flow_runs/{flow_run_id}")
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                raise StackError(
+                    f"Prefect's API did not answer for flow run {flow_run_id} "
+                    f"({type(exc).__name__})",
+                    log=self.stack.logs / "prefect-server.log",
+                ) from None
+            run = response.json()
             state_type = (run.get("state") or {}).get("type", "")
             state = (run.get("state") or {}).get("name", state_type)
             if state_type in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
@@ -83,7 +129,7 @@ class PlatformEngineer:
             {"name": APPLICATION, "team": "payments-team", "description": "Card payments"},
         )
         ok, state = self.wait_run(app["last_flow_run_id"])
-        app = self.api.get(f"/applications/{APPLICATION}").json()
+        app = self.read(f"/applications/{APPLICATION}")
         return Outcome(
             "ApplicationOnboarding",
             APPLICATION,
@@ -96,7 +142,7 @@ class PlatformEngineer:
     def provision(self) -> Outcome:
         env = self.command(f"/applications/{APPLICATION}/environments", {"name": ENVIRONMENT})
         ok, state = self.wait_run(env["last_flow_run_id"])
-        env = self.api.get(f"/environments/{env['id']}").json()
+        env = self.read(f"/environments/{env['id']}")
         return Outcome(
             "ApplicationEnvironmentProvisioning",
             env["id"],
@@ -126,7 +172,7 @@ class PlatformEngineer:
         )
         rotation = self.command(f"/secrets/{SECRET}/rotations")
         ok, state = self.wait_run(rotation["flow_run_id"])
-        secret = self.api.get(f"/secrets/{SECRET}").json()
+        secret = self.read(f"/secrets/{SECRET}")
         stored = secret.get("stored") or {}
         return Outcome(
             "SecretRotation",
@@ -139,7 +185,7 @@ class PlatformEngineer:
         )
 
     def events(self) -> list[dict[str, Any]]:
-        data: list[dict[str, Any]] = self.api.get("/events", params={"limit": 100}).json()["data"]
+        data: list[dict[str, Any]] = self.read("/events?limit=100")["data"]
         return list(reversed(data))
 
 
@@ -152,10 +198,21 @@ def sandbox_state(env: dict[str, str]) -> dict[str, Any]:
         "endpoints": env["APPENV_SECRETS_ENDPOINT"],
     }
     state = {}
-    for name, url in bases.items():
-        parts = urlsplit(url)
-        state[name] = httpx.get(f"{parts.scheme}://{parts.netloc}/_sandbox/state").json()
+    with RetryingClient(timeout=30) as client:
+        for name, url in bases.items():
+            parts = urlsplit(url)
+            response = client.get(f"{parts.scheme}://{parts.netloc}/_sandbox/state")
+            response.raise_for_status()
+            state[name] = response.json()
     return state
+
+
+def _error_code(response: httpx.Response) -> str:
+    """The control plane's stable error code of an answer (never its whole body)."""
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def print_summary(
@@ -228,7 +285,41 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="route repository and secret side effects through execution-workers (port 8081)",
     )
+    parser.add_argument(
+        "--database",
+        choices=["embedded-postgres", "sqlite"],
+        default="embedded-postgres",
+        help="Prefect's and the control plane's database: a PostgreSQL the demo starts "
+        "(default) or SQLite files (Prefect's own default; see docs/embedded-default.md)",
+    )
     args = parser.parse_args(argv)
+    # Progress lines reach a pipe (tee, a CI log) as they happen.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
+    # SIGTERM stops the demo as Ctrl-C does: every process it started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    become_subreaper()
+    logs = args.home / "logs"
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.")
+        return 130
+    except StackError as exc:
+        where = exc.log if exc.log is not None else logs
+        print(f"The demo failed: {exc.summary}. See {where}")
+        return 1
+    except Exception as exc:  # a bug of ours: one line, the traceback in the log
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / "demo.log").open("a") as log:
+            traceback.print_exc(file=log)
+        print(f"The demo failed: {type(exc).__name__}: {exc}. See {logs / 'demo.log'}")
+        return 1
+    finally:
+        print("Stopped every process the demo started.")
+
+
+def _run(args: argparse.Namespace) -> int:
     ports = [args.prefect_port, args.control_plane_port]
     if args.via_execution_workers:
         ports.append(8081)
@@ -237,48 +328,53 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Port {port} is in use on 127.0.0.1; stop what uses it or pass another port.")
             return 2
     started = time.monotonic()
+    leftovers = reap_leftovers(args.home)
+    if leftovers:
+        print(f"Stopped what an earlier demo left running: {', '.join(leftovers)}")
     shutil.rmtree(args.home, ignore_errors=True)
     config = StackConfig(
         home=args.home,
+        database=args.database,
         prefect_port=args.prefect_port,
         control_plane_port=args.control_plane_port,
         execution_workers_port=8081 if args.via_execution_workers else None,
     )
-    print(f"Starting prefect server, sandbox, control plane and worker (logs in {args.home}/logs)")
-    try:
-        with Stack(config) as stack:
-            print(
-                f"Platform up in {time.monotonic() - started:.0f} s; "
-                f"Prefect UI at {stack.prefect_ui_url}"
-            )
-            engineer = PlatformEngineer(stack, args.timeout)
-            outcomes = [engineer.onboard()]
-            print(f"  {outcomes[-1].workflow}: {outcomes[-1].detail}")
-            outcomes.append(engineer.provision())
-            print(f"  {outcomes[-1].workflow}: {outcomes[-1].detail}")
-            outcomes.append(engineer.rotate(outcomes[-1].subject))
-            print(f"  {outcomes[-1].workflow}: {outcomes[-1].detail}")
-            print_summary(
-                outcomes,
-                sandbox_state(stack.sandbox_env),
-                engineer.events(),
-                stack,
-                time.monotonic() - started,
-            )
-            ok = all(o.ok for o in outcomes)
-            if not args.once:
-                print("\nServing until Ctrl-C ...")
-                _wait_for_interrupt()
-            return 0 if ok else 1
-    except StackError as exc:
-        print(f"The platform failed to start or answer: {exc}")
-        return 1
-    finally:
-        print("Stopped every process the demo started.")
+    parts = "prefect server, sandbox, control plane and worker"
+    if args.database == "embedded-postgres":
+        parts = f"PostgreSQL, {parts}"
+    print(f"Starting {parts} (logs in {args.home}/logs)")
+    with Stack(config) as stack:
+        up = time.monotonic() - started
+        print(f"Platform up in {up:.0f} s; Prefect UI at {stack.prefect_ui_url}")
+        engineer = PlatformEngineer(stack, args.timeout)
+        outcomes = [engineer.onboard()]
+        print(f"  {outcomes[-1].workflow}: {outcomes[-1].detail}")
+        outcomes.append(engineer.provision())
+        print(f"  {outcomes[-1].workflow}: {outcomes[-1].detail}")
+        outcomes.append(engineer.rotate(outcomes[-1].subject))
+        print(f"  {outcomes[-1].workflow}: {outcomes[-1].detail}")
+        print_summary(
+            outcomes,
+            sandbox_state(stack.sandbox_env),
+            engineer.events(),
+            stack,
+            time.monotonic() - started,
+        )
+        failed = [o.workflow for o in outcomes if not o.ok]
+        if failed:
+            print(f"\nNot completed: {', '.join(failed)} (worker log: {stack.logs / 'worker.log'})")
+        if not args.once:
+            print("\nServing until Ctrl-C ...", flush=True)
+            _wait_for_interrupt()
+        return 1 if failed else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)

@@ -1,15 +1,18 @@
 """Start and stop the whole local platform as real processes on loopback.
 
-The demo, the end-to-end tests and the benchmarks all need the same thing: ``prefect
-server`` (SQLite under a private ``PREFECT_HOME``), the sandbox, the control plane and a
-process worker on ``idp-pool``, with the block documents saved and the deployments
-registered. ``Stack`` does that in order, remembers every process it started, and stops
-exactly those (process groups, by PID) however the caller exits.
+The demo, the end-to-end tests and the benchmarks all need the same thing: a database
+(by default a PostgreSQL of the stack's own, ``idp/postgres.py``), ``prefect server``
+(under a private ``PREFECT_HOME``), the sandbox, the control plane and a process worker
+on ``idp-pool``, with the block documents saved and the deployments registered. ``Stack``
+does that in order, remembers every process it started, and stops exactly those (process
+groups, by PID) however the caller exits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import os
 import signal
 import socket
@@ -20,12 +23,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Literal
 
 import httpx
 
 from core.settings import PROJECT_ROOT
 from core.workflows import WORK_POOL
+from idp.postgres import EmbeddedPostgres
 
 BIN = Path(sys.executable).parent
 EXECUTION_WORKERS_BLOCK = "idp-execution-workers/default"
@@ -50,9 +54,21 @@ class Process:
             return ""
 
 
+# Where Prefect and the control plane keep their state:
+# - "embedded-postgres": a PostgreSQL server the stack starts and stops (the default);
+# - "sqlite": SQLite files under the home (Prefect's own default; locks under load);
+# - "external": whatever ``extra_env`` points them at (PREFECT_API_DATABASE_CONNECTION_URL,
+#   DATABASE_URL), e.g. a PostgreSQL server of the machine.
+Database = Literal["embedded-postgres", "sqlite", "external"]
+# The embedded server's databases, one per owner.
+PREFECT_DATABASE = "prefect"
+CONTROL_PLANE_DATABASE = "control_plane"
+
+
 @dataclass
 class StackConfig:
     home: Path  # PREFECT_HOME, data dir and logs live under it
+    database: Database = "embedded-postgres"
     prefect_port: int = 4200
     control_plane_port: int = 8080
     worker_limit: int = 8
@@ -65,7 +81,18 @@ class StackConfig:
 
 
 class StackError(RuntimeError):
-    pass
+    """A part of the platform failed: ``summary`` says which in one line, ``log`` is the
+    file that explains it; ``str()`` adds the log's last lines (for test reports)."""
+
+    def __init__(self, summary: str, *, log: Path | None = None, tail: str = "") -> None:
+        super().__init__(f"{summary}\n{tail}" if tail else summary)
+        self.summary = summary
+        self.log = log
+
+
+# Every process a stack starts is listed here (under its home) while it runs, so a stack
+# whose owner was killed without a chance to stop it is cleaned up by the next one.
+PROCESS_REGISTRY = "processes.json"
 
 
 class Stack:
@@ -75,6 +102,8 @@ class Stack:
         self.config = config
         self.processes: list[Process] = []
         self.sandbox_env: dict[str, str] = {}
+        self.database_env: dict[str, str] = {}
+        self.postgres: EmbeddedPostgres | None = None
         self.logs = config.home / "logs"
 
     # ---- addresses -------------------------------------------------------------------
@@ -113,6 +142,7 @@ class Stack:
                 "PATH": os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),
             }
         )
+        env.update(self.database_env)
         env.update(self.sandbox_env)
         if self.config.execution_workers_port is not None:
             env.update(
@@ -144,6 +174,8 @@ class Stack:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.config.home / "data").mkdir(parents=True, exist_ok=True)
+        if self.config.database == "embedded-postgres":
+            self.start_postgres()
         server = self._spawn(
             "prefect-server",
             [
@@ -177,6 +209,25 @@ class Stack:
         self.run([str(BIN / "idp"), "bootstrap"], "bootstrap")
         self.deploy()
         self.start_worker()
+
+    def start_postgres(self) -> None:
+        """The stack's own PostgreSQL, with a database for Prefect and one for the control
+        plane; it is the first process started, so the last one stopped."""
+        postgres = EmbeddedPostgres(
+            data_dir=self.config.home / "postgres",
+            port=free_port(),
+            log=self.logs / "postgres.log",
+        )
+        self.postgres = postgres
+        postgres.initialize()
+        process = self._spawn("postgres", postgres.argv(), **postgres.spawn_options())
+        postgres.wait_ready(process.popen)
+        for name in (PREFECT_DATABASE, CONTROL_PLANE_DATABASE):
+            postgres.create_database(name)
+        self.database_env = {
+            "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url(PREFECT_DATABASE, "asyncpg"),
+            "DATABASE_URL": postgres.url(CONTROL_PLANE_DATABASE),
+        }
 
     def start_worker(self) -> Process:
         """Start a process worker on the pool; also how a test replaces a worker it killed."""
@@ -220,9 +271,11 @@ class Stack:
             timeout=timeout,
             check=False,
         )
-        (self.logs / f"{name}.log").write_text(done.stdout + done.stderr)
+        log = self.logs / f"{name}.log"
+        log.write_text(done.stdout + done.stderr)
         if done.returncode != 0:
-            raise StackError(f"{name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
+            raise StackError(f"{name} failed (exit {done.returncode})", log=log, tail=tail)
         return done.stdout
 
     def stop(self) -> None:
@@ -230,36 +283,56 @@ class Stack:
 
         A worker runs each flow run in a session of its own, so the group signal does not
         reach a run still in flight: whatever descended from our processes and outlives
-        them is killed too.
+        them is killed too. A second Ctrl-C or a SIGTERM meanwhile waits until everything
+        is stopped.
         """
-        while self.processes:
-            proc = self.processes.pop()
-            children = {pid: _started_at(pid) for pid in descendants(proc.popen.pid)}
-            _terminate(proc.popen)
-            for pid, started in children.items():
-                if started is not None and _started_at(pid) == started:  # not a reused PID
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGKILL)
+        with _signals_deferred():
+            while self.processes:
+                proc = self.processes.pop()
+                stop_process_tree(proc.popen)
+            if _SUBREAPER:  # orphans of our processes were handed to us: none may stay
+                _kill_if_same({pid: _started_at(pid) for pid in descendants(os.getpid())})
+                _reap_zombies()
+            if self.postgres is not None:
+                self.postgres.cleanup()
+            self.registry.unlink(missing_ok=True)
+
+    @property
+    def registry(self) -> Path:
+        return self.config.home / PROCESS_REGISTRY
+
+    def _register(self) -> None:
+        entries = [
+            {"name": p.name, "pid": p.popen.pid, "started": _started_at(p.popen.pid)}
+            for p in self.processes
+        ]
+        self.registry.write_text(json.dumps(entries))
 
     def process(self, name: str) -> Process:
         """The newest process started under ``name``."""
         return next(p for p in reversed(self.processes) if p.name == name)
 
     # ---- helpers ---------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], *, capture: bool = False) -> Process:
+    def _spawn(
+        self, name: str, argv: list[str], *, capture: bool = False, **options: Any
+    ) -> Process:
         log = self.logs / f"{name}.log"
-        out: IO[bytes] | int
-        out = subprocess.PIPE if capture else log.open("ab")
-        popen = subprocess.Popen(  # noqa: S603 - our own executables
-            argv,
-            cwd=PROJECT_ROOT,
-            env=self.env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with contextlib.ExitStack() as files:
+            out: IO[bytes] | int = subprocess.PIPE
+            if not capture:  # the child keeps its own copy of the log's descriptor
+                out = files.enter_context(log.open("ab"))
+            popen = subprocess.Popen(  # noqa: S603 - our own executables
+                argv,
+                cwd=PROJECT_ROOT,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **options,
+            )
         process = Process(name, popen, log)
         self.processes.append(process)
+        self._register()
         return process
 
     def _read_sandbox_env(self, process: Process) -> dict[str, str]:
@@ -280,19 +353,27 @@ class Stack:
                     env[name] = value
                 if time.monotonic() > deadline:
                     break
-        raise StackError(f"sandbox did not become ready:\n{process.tail()}")
+        raise StackError("the sandbox did not become ready", log=process.log, tail=process.tail())
 
     @staticmethod
     def _wait_http(url: str, process: Process, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.popen.poll() is not None:
-                raise StackError(f"{process.name} exited early:\n{process.tail()}")
+                raise StackError(
+                    f"{process.name} exited early (exit {process.popen.returncode})",
+                    log=process.log,
+                    tail=process.tail(),
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=2).status_code == 200:
                     return
             time.sleep(0.25)
-        raise StackError(f"{process.name} not ready after {timeout:.0f} s:\n{process.tail()}")
+        raise StackError(
+            f"{process.name} did not answer {url} within {timeout:.0f} s",
+            log=process.log,
+            tail=process.tail(),
+        )
 
 
 def _stat(pid: int | str) -> list[str] | None:
@@ -324,6 +405,86 @@ def descendants(pid: int) -> list[int]:
         found.append(child)
         queue += parents.get(child, [])
     return found
+
+
+_SUBREAPER = False
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux), so a flow-run
+    process whose worker died is still ours to stop. For a program that owns every child
+    it has (the demo), not for a test runner."""
+    global _SUBREAPER
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        _SUBREAPER = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        _SUBREAPER = False
+    return _SUBREAPER
+
+
+def _reap_zombies() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] != 0:
+            pass
+
+
+def stop_process_tree(popen: subprocess.Popen[bytes]) -> None:
+    """Stop ``popen``'s process group, then kill whatever descended from it and is left."""
+    children = {pid: _started_at(pid) for pid in descendants(popen.pid)}
+    _terminate(popen)
+    _kill_if_same(children)
+
+
+def _kill_if_same(processes: dict[int, str | None]) -> None:
+    """SIGKILL each pid still running the process it ran when listed (not a reused pid)."""
+    for pid, started in processes.items():
+        if started is not None and _started_at(pid) == started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def reap_leftovers(home: Path) -> list[str]:
+    """Kill what a previous stack under ``home`` started and never stopped (its owner was
+    killed with SIGKILL, or the machine's session ended); names of what was found."""
+    registry = home / PROCESS_REGISTRY
+    try:
+        entries = json.loads(registry.read_text())
+    except (OSError, ValueError):
+        return []
+    found: list[str] = []
+    for entry in entries:
+        pid, started = int(entry["pid"]), entry.get("started")
+        if started is None or _started_at(pid) != started:
+            continue
+        found.append(str(entry["name"]))
+        tree = {child: _started_at(child) for child in descendants(pid)}
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        _kill_if_same({pid: started, **tree})
+    registry.unlink(missing_ok=True)
+    return found
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is done (main thread only), then act on
+    the first one that came, as an interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _drain(stream: IO[bytes], log: Path) -> None:
