@@ -9,7 +9,7 @@ ARGS ?=
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck layers pytest bench clean
+.PHONY: install demo test lint typecheck layers pytest system-tools bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(VENV)/bin/lint-imports
 
+# Chromium, its driver and Prometheus, from Debian, when missing (the suite skips nothing).
+system-tools:
+	@tests/system-tools.sh
+
 # pytest exits 5 when it collects no test; that is a failure of the suite, not a pass.
-pytest: $(STAMP)
+pytest: $(STAMP) system-tools
 	@set +e; $(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	exit $$status

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from bench import calibrate
+from bench.burst import run_burst
 from bench.lowerbound import run_replay
 from bench.memory import MemorySampler
 from bench.platform import BenchError, Platform
@@ -137,3 +138,51 @@ def run_cases(
         "samples": peak.samples,
         "peak_by_phase_bytes": peak.by_phase,
     }
+
+
+def run_bursts(stack: Stack, report: Report, bursts: Sequence[tuple[int, int]]) -> None:
+    """Case 4: bursts of commands, each its own flow run (``bench/burst.py``)."""
+    for count, concurrency in bursts:
+        print(f"\n== case 4: {count} environment commands at concurrency {concurrency} ==")
+        result = run_burst(stack, count, concurrency)
+        print(f"  {result.line()}", flush=True)
+        name = f"4 burst {count} commands @ {concurrency}"
+        report.add(
+            Row(
+                name,
+                "workflows/s",
+                result.workflows_per_second,
+                None,
+                None,
+                "",
+                f"all {count} completed",
+                result.completed == count,
+                f"{result.states}",
+            )
+        )
+        report.add(
+            Row(
+                name,
+                "/api/health max s",
+                result.health_max,
+                None,
+                None,
+                "",
+                "< 1 s throughout",
+                result.health_max < 1.0 and result.health_unanswered == 0,
+                f"p50 {result.health_p50 * 1000:.0f} ms over {result.health_samples} probes",
+            )
+        )
+        report.add(
+            Row(
+                name,
+                "lock errors + dead letters",
+                float(result.lock_errors + result.dead_lettered),
+                None,
+                None,
+                "",
+                "0",
+                result.lock_errors + result.dead_lettered == 0,
+            )
+        )
+        report.details.setdefault("bursts", []).append(result.__dict__)

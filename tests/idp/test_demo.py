@@ -11,6 +11,7 @@ processes.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -71,7 +72,10 @@ class DemoRun:
 
 
 def run_demo(
-    home: Path, *extra: str, signal_after: tuple[str, signal.Signals, float] | None = None
+    home: Path,
+    *extra: str,
+    signal_after: tuple[str, signal.Signals, float] | None = None,
+    env: dict[str, str] | None = None,
 ) -> DemoRun:
     """Run ``idp demo`` to its end; with ``signal_after=(line, sig, seconds)``, send
     ``sig`` that many seconds after ``line`` appears in its output."""
@@ -87,7 +91,12 @@ def run_demo(
         *extra,
     ]
     demo = subprocess.Popen(
-        argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     watched, done = Watched(), threading.Event()
     watcher = threading.Thread(target=_watch, args=(psutil.Process(demo.pid), watched, done))
@@ -178,3 +187,19 @@ def test_ctrl_c_in_the_middle_of_the_workflows_stops_everything(home: Path) -> N
     assert "Traceback" not in run.output
     assert "flow-run" in run.watched.names()
     assert_nothing_left(run)
+
+
+def test_a_platform_that_cannot_start_fails_in_one_line_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    # A misconfigured Prefect setting: every Prefect process refuses to start.
+    run = run_demo(tmp_path / "home", "--once", env={"PREFECT_LOGGING_LEVEL": "NOPE"})
+
+    assert run.returncode == 1, run.output
+    assert "Traceback" not in run.output
+    failure = [line for line in run.output.splitlines() if line.startswith("The demo failed")]
+    log = tmp_path / "home" / "logs" / "prefect-server.log"
+    assert failure == [f"The demo failed: prefect-server exited early (exit 1). See {log}"]
+    assert "PREFECT_LOGGING_LEVEL" in log.read_text() or "NOPE" in log.read_text()
+    assert still_alive(run.watched) == []
+    assert still_listening(run.watched.ports) == []

@@ -111,8 +111,8 @@ def prometheus(
     obs_control_plane: Any, obs_workers: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Prometheus]:
     binary = prometheus_binary()
-    if binary is None:
-        pytest.skip("the prometheus binary is not installed (Debian package 'prometheus')")
+    # `make test` installs it (tests/system-tools.sh); a missing Prometheus is a failure.
+    assert binary is not None, "prometheus is missing: run tests/system-tools.sh"
     server = Prometheus(
         binary,
         tmp_path_factory.mktemp("prometheus"),

@@ -1,13 +1,14 @@
 """Fixtures for the control plane: the same tests run on SQLite and on PostgreSQL.
 
-PostgreSQL: the server on 127.0.0.1:5432 (trust auth, user postgres). Each test run
-creates its own database ``idp_test_<random>`` and drops it at the end; tests share it
-and start from empty tables. Without a server there, the postgres cases are skipped.
+PostgreSQL: the server on 127.0.0.1:5432 (trust auth, user postgres), or, without one, a
+PostgreSQL the run starts itself (idp/postgres.py). Each test run creates its own
+database ``idp_test_<random>`` and drops it at the end; tests share it and start from
+empty tables.
 """
 
 from __future__ import annotations
 
-import secrets
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +18,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from bench.database import PG_HOST, PG_PORT, postgres_answers
 from core.settings import Settings
+from idp.databases import PG_HOST, PG_PORT, fresh_postgres_databases, postgres_answers
+from idp.postgres import running_postgres
+from idp.stack import free_port
 from services.control_plane.app import create_app
 from services.control_plane.db import make_engine, upgrade_to_head
 from services.control_plane.launcher import RecordingLauncher
 
-PG_ADMIN_URL = f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/test"
 TABLES = (
     "idempotency_record, workflow_run, domain_event, secret_binding, secret, "
     "application_environment, application"
@@ -31,20 +33,17 @@ TABLES = (
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database for this test run, dropped afterwards."""
-    if not postgres_answers():
-        pytest.skip(f"no PostgreSQL answers on {PG_HOST}:{PG_PORT}")
-    name = f"idp_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database for this test run, dropped afterwards: on the machine's server
+    when one answers on 127.0.0.1:5432, else on a PostgreSQL of the run's own."""
+    with contextlib.ExitStack() as stack:
+        host, port = PG_HOST, PG_PORT
+        if not postgres_answers():
+            folder = tmp_path_factory.mktemp("postgres")
+            server = stack.enter_context(running_postgres(folder, free_port()))
+            host, port = "127.0.0.1", server.port
+        urls = stack.enter_context(fresh_postgres_databases("test", host=host, port=port))
+        yield urls["test"]
 
 
 def _empty_postgres(url: str) -> None:
