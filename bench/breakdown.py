@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.platform import BenchError, Platform, parse_time
 from bench.run import stack_config
-from core.domain import WORKFLOW_APPENV_PROVISIONING
+from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING
 from core.telemetry import read_spans
 from idp.stack import BIN, Stack
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from bench.platform import BenchError, Platform
 from bench.trace import Recorder, Template
-from core.domain import WORKFLOW_BULK_APPENV_PROVISIONING, WORKFLOW_SECRET_ROTATION_SWEEP
+from blocks.platform.domain import WORKFLOW_BULK_APPENV_PROVISIONING, WORKFLOW_SECRET_ROTATION_SWEEP
 
 
 def _who(workflow: str) -> Any:
-    from tasks.sweep import SweepRun
+    from tasks.platform.sweep import SweepRun
 
     run_id = str(uuid.uuid4())
     return SweepRun(flow_run_id=run_id, run_key=run_id, workflow=workflow)
@@ -28,8 +28,8 @@ def _who(workflow: str) -> Any:
 
 def provisioning(platform: Platform, environment_id: str) -> Template:
     """The calls of one environment's provisioning (``environment_id`` is the name to swap)."""
-    from flows.providers import load_control_plane, load_git_provider, load_secret_backend
-    from tasks.bulk_provisioning import ProvisioningOutcome, provision_environment_batch
+    from flows.platform.providers import load_control_plane, load_git_provider, load_secret_backend
+    from tasks.platform.bulk_provisioning import ProvisioningOutcome, provision_environment_batch
 
     async def record() -> tuple[Any, Recorder]:
         cp = await load_control_plane()
@@ -51,8 +51,8 @@ def provisioning(platform: Platform, environment_id: str) -> Template:
 
 def rotation(platform: Platform, secret_id: str, robot: str) -> Template:
     """The calls of one secret's rotation in a sweep (secret and robot are names to swap)."""
-    from flows.providers import load_control_plane, load_registry, load_secret_backend
-    from tasks.sweep import RotationOutcome, rotate_secret_batch
+    from flows.platform.providers import load_control_plane, load_registry, load_secret_backend
+    from tasks.platform.sweep import RotationOutcome, rotate_secret_batch
 
     async def record() -> tuple[Any, Recorder]:
         cp = await load_control_plane()

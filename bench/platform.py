@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from core.workflows import WORK_POOL
+from blocks.platform.workflows import WORK_POOL
 from idp.http import RetryingClient
 from idp.stack import Stack
 

@@ -51,25 +51,25 @@ def _prepare(stack: Stack, case: str, size: int) -> list[list[str]]:
 
 
 def _flow_call(case: str, items: list[str], concurrency: int) -> Any:
-    from core.workflows import (
+    from blocks.platform.workflows import (
         ApplicationEnvironmentProvisioningRequest,
         BulkEnvironmentProvisioningRequest,
         SecretRotationSweepRequest,
     )
 
     if case == "single":
-        from flows.environment_provisioning import application_environment_provisioning
+        from flows.platform.environment_provisioning import application_environment_provisioning
 
         request = ApplicationEnvironmentProvisioningRequest(environment_id=items[0])
         return application_environment_provisioning(request=request, return_state=True)
     if case == "bulk":
-        from flows.bulk_environment_provisioning import bulk_environment_provisioning
+        from flows.platform.bulk_environment_provisioning import bulk_environment_provisioning
 
         bulk = BulkEnvironmentProvisioningRequest(
             environment_ids=items, max_concurrency=concurrency
         )
         return bulk_environment_provisioning(request=bulk, return_state=True)
-    from flows.secret_rotation_sweep import secret_rotation_sweep
+    from flows.platform.secret_rotation_sweep import secret_rotation_sweep
 
     sweep = SecretRotationSweepRequest(max_concurrency=concurrency, limit=len(items))
     return secret_rotation_sweep(request=sweep, return_state=True)

@@ -6,7 +6,7 @@ Prefect's timestamps) against the critical path of six provider calls, and the t
 the command to the flow's first step running (the first task run's start).
 
 Case 2 provisions N environments at concurrency C with BulkEnvironmentProvisioning (one
-flow run through the worker; see ``flows/bulk_environment_provisioning.py`` for why not N
+flow run through the worker; see ``flows/platform/bulk_environment_provisioning.py`` for why not N
 runs), and the same N environments' HTTP calls with plain asyncio + httpx. Both work on
 environments requested through the control plane while the work pool was paused (the
 runs those commands created are deleted), so each side starts from the same state.
@@ -24,7 +24,7 @@ from bench.lowerbound import ReplayResult, run_replay
 from bench.platform import BenchError, Platform, parse_time, run_seconds
 from bench.report import Report, Row, percentile
 from bench.trace import Template
-from core.domain import (
+from blocks.platform.domain import (
     WORKFLOW_APPENV_PROVISIONING,
     WORKFLOW_BULK_APPENV_PROVISIONING,
     appenv_repository_name,

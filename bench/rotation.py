@@ -21,7 +21,7 @@ from bench.lowerbound import run_replay
 from bench.platform import BenchError, Platform, gather_limited, run_seconds
 from bench.report import Report, Row, percentile
 from bench.trace import Template
-from core.domain import WORKFLOW_SECRET_ROTATION_SWEEP
+from blocks.platform.domain import WORKFLOW_SECRET_ROTATION_SWEEP
 
 ROTATION_INTERVAL = 86_400
 

@@ -20,8 +20,8 @@ from github.Repository import Repository
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from blocks.base import GitProvider
-from core.domain import BranchProtectionInfo, RepositoryInfo
+from blocks.models import BranchProtectionInfo, RepositoryInfo
+from blocks.ports import GitProvider
 from core.errors import (
     Conflict,
     DomainError,

@@ -29,8 +29,8 @@ from blocks._http import (
     shared_ssl_context,
     translate_http_errors,
 )
-from blocks.base import RegistryProvider
-from core.domain import RobotAccount
+from blocks.models import RobotAccount
+from blocks.ports import RegistryProvider
 from core.errors import InvalidInput, NotFound, UpstreamRejected
 from core.settings import Settings, get_settings
 

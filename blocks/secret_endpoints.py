@@ -25,8 +25,8 @@ from blocks._http import (
     shared_ssl_context,
     translate_http_errors,
 )
-from blocks.base import BindingRecord, GitOpsStatus, SecretBackend
-from core.domain import BindingSpec, StoredSecret
+from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
+from blocks.ports import SecretBackend
 from core.errors import InvalidInput
 from core.settings import Settings, get_settings
 

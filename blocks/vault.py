@@ -26,9 +26,9 @@ from prefect.blocks.core import Block
 from pydantic import Field, PrivateAttr, SecretStr
 
 from blocks._http import ClientSlot, error_for_status, required, retry_after_seconds
-from blocks.base import BindingRecord, GitOpsStatus, SecretBackend
+from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
+from blocks.ports import SecretBackend
 from blocks.secret_endpoints import HttpSecretBackend
-from core.domain import BindingSpec, StoredSecret
 from core.errors import (
     Conflict,
     DomainError,

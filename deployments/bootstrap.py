@@ -17,18 +17,21 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from blocks import BLOCK_TYPES
-from blocks.control_plane import ControlPlane
-from blocks.execution_workers import ExecutionWorkers
+from blocks import PROVIDER_BLOCK_TYPES
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
+from blocks.platform import PLATFORM_BLOCK_TYPES
+from blocks.platform.control_plane import ControlPlane
+from blocks.platform.execution_workers import ExecutionWorkers
+from blocks.platform.workflows import WORK_POOL
 from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
-from core.workflows import WORK_POOL
 from deployments.recovery import install_recovery
 
 DEFAULT_DOCUMENT = "default"
+# Every block type of the product: the shared providers', then each family's.
+BLOCK_TYPES = (*PROVIDER_BLOCK_TYPES, *PLATFORM_BLOCK_TYPES)
 # Flow-run heartbeat period the platform's workers use (PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
 # set by idp/stack.py); a run silent for three periods is marked Crashed and rescheduled.
 HEARTBEAT_SECONDS = 30
@@ -50,7 +53,7 @@ def ensure_work_pool(name: str = WORK_POOL) -> bool:
 
 
 def register_block_types() -> list[str]:
-    """``prefect block register -m blocks``, in-process."""
+    """``prefect block register -m blocks -m blocks.platform``, in-process."""
     for block_type in BLOCK_TYPES:
         block_type.register_type_and_schema()
     return [block_type.get_block_type_slug() for block_type in BLOCK_TYPES]

@@ -20,14 +20,14 @@ def _sandbox(argv: list[str]) -> int:
 
 
 def _control_plane(argv: list[str]) -> int:
-    from services.control_plane.__main__ import main
+    from services.platform.control_plane.__main__ import main
 
     main(argv, prog="idp control-plane")
     return 0
 
 
 def _execution_workers(argv: list[str]) -> int:
-    from services.execution_workers.__main__ import main
+    from services.platform.execution_workers.__main__ import main
 
     main(argv, prog="idp execution-workers")
     return 0

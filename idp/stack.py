@@ -27,8 +27,8 @@ from typing import IO, Any, Literal
 
 import httpx
 
+from blocks.platform.workflows import WORK_POOL
 from core.settings import PROJECT_ROOT
-from core.workflows import WORK_POOL
 from idp.postgres import EmbeddedPostgres
 
 BIN = Path(sys.executable).parent

@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from blocks.base import BindingRecord
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
+from blocks.models import BindingRecord, BindingSpec
+from blocks.platform.domain import appenv_repository_name
 from blocks.vault import VaultSecretBackend
-from core.domain import BindingSpec, appenv_repository_name
 from core.errors import DomainError
 from core.settings import get_settings
 from sandbox.run import Sandbox

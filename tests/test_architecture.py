@@ -81,16 +81,16 @@ def _full_imports(path: Path) -> set[str]:
 
 def test_execution_workers_never_write_domain_state() -> None:
     offenders = {}
-    for path in _modules("services/execution_workers"):
+    for path in _modules("services/platform/execution_workers"):
         imports = _full_imports(path)
         bad = {
             name
             for name in imports
             if name.split(".")[0] in DOMAIN_STATE_MODULES
-            or name == "services.control_plane"
-            or name.startswith("services.control_plane.")
+            or name == "services.platform.control_plane"
+            or name.startswith("services.platform.control_plane.")
         }
         if bad:
             offenders[str(path.relative_to(ROOT))] = sorted(bad)
-    assert _modules("services/execution_workers"), "the service moved: update this test"
+    assert _modules("services/platform/execution_workers"), "the service moved: update this test"
     assert offenders == {}

@@ -19,22 +19,20 @@ import pytest
 from pydantic import SecretStr
 from starlette.types import Receive, Scope, Send
 
-from blocks.base import BindingRecord
-from blocks.control_plane import ControlPlane
-from blocks.execution_workers import ExecutionWorkers
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
-from blocks.secret_endpoints import HttpSecretBackend
-from blocks.vault import VaultSecretBackend
-from core.domain import (
+from blocks.models import BindingRecord, BindingSpec, StoredSecret
+from blocks.platform.control_plane import ControlPlane
+from blocks.platform.domain import (
     Aggregate,
     ApplicationStatus,
-    BindingSpec,
     EnvironmentStatus,
     EventName,
     SecretStatus,
-    StoredSecret,
 )
+from blocks.platform.execution_workers import ExecutionWorkers
+from blocks.secret_endpoints import HttpSecretBackend
+from blocks.vault import VaultSecretBackend
 from core.errors import DomainError, all_error_classes
 from idp.stack import free_port
 from sandbox.server import LoopbackServer

@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from blocks.base import BindingRecord
+from blocks.models import BindingRecord, BindingSpec, StoredSecret
 from blocks.secret_endpoints import HttpSecretBackend
-from core.domain import BindingSpec, StoredSecret
 from core.errors import DomainError
 from sandbox.secret_endpoints import SecretEndpointsSandbox
 from sandbox.server import SandboxServer

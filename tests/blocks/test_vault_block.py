@@ -9,10 +9,9 @@ import hvac
 import pytest
 from pydantic import SecretStr
 
-from blocks.base import BindingRecord
+from blocks.models import BindingRecord, BindingSpec, StoredSecret
 from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
-from core.domain import BindingSpec, StoredSecret
 from core.errors import DomainError
 from sandbox.secret_endpoints import SecretEndpointsSandbox
 from sandbox.vault import VaultSandbox

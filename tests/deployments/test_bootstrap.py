@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from prefect.blocks.core import Block
 
-from blocks import BLOCK_TYPES
+from blocks import PROVIDER_BLOCK_TYPES
+from blocks.platform import PLATFORM_BLOCK_TYPES
 from deployments.bootstrap import ensure_work_pool, register_block_types, save_block_documents
 from sandbox.run import Sandbox
 
@@ -66,11 +67,17 @@ def test_unconfigured_providers_are_skipped_with_the_missing_variable(
     assert "GITHUB_TOKEN" in outcome["idp-github"] or "GITHUB_ORG" in outcome["idp-github"]
 
 
-def test_prefect_cli_registers_the_blocks_module(prefect_harness: None) -> None:
+@pytest.mark.parametrize(
+    ("module", "types"),
+    [("blocks", PROVIDER_BLOCK_TYPES), ("blocks.platform", PLATFORM_BLOCK_TYPES)],
+)
+def test_prefect_cli_registers_each_blocks_module(
+    prefect_harness: None, module: str, types: tuple[type, ...]
+) -> None:
     from prefect.settings import PREFECT_API_URL
 
     done = subprocess.run(
-        [sys.executable, "-m", "prefect", "block", "register", "-m", "blocks"],
+        [sys.executable, "-m", "prefect", "block", "register", "-m", module],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -79,7 +86,7 @@ def test_prefect_cli_registers_the_blocks_module(prefect_harness: None) -> None:
         env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"Successfully registered {len(BLOCK_TYPES)} blocks" in done.stdout
+    assert f"Successfully registered {len(types)} blocks" in done.stdout
 
 
 def test_work_pool_is_created_once(prefect_harness: None) -> None:

@@ -27,8 +27,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.client.schemas.responses import DeploymentResponse
 
+from blocks.platform.workflows import deployment_path
 from core.settings import PROJECT_ROOT
-from core.workflows import deployment_path
 from idp.stack import Stack
 
 T = TypeVar("T")

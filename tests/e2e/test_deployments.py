@@ -13,7 +13,7 @@ import pytest
 from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import PrefectHTTPStatusError
 
-from core.domain import (
+from blocks.platform.domain import (
     WORKFLOW_APPENV_PROVISIONING,
     WORKFLOW_APPLICATION_ONBOARDING,
     WORKFLOW_SECRET_ROTATION,

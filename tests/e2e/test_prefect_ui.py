@@ -20,7 +20,7 @@ import pytest
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
 
-from core.domain import WORKFLOW_APPENV_PROVISIONING
+from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING
 from tests.e2e.support import (
     ARTIFACTS,
     SLOW_MACHINE_TIMEOUT,

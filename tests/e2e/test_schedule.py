@@ -17,7 +17,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 
-from core.domain import WORKFLOW_SECRET_ROTATION_SWEEP
+from blocks.platform.domain import WORKFLOW_SECRET_ROTATION_SWEEP
 from tests.e2e.support import SLOW_MACHINE_TIMEOUT, Environment, Platform, now, unique, wait_until
 
 pytestmark = [pytest.mark.e2e, SLOW_MACHINE_TIMEOUT]

@@ -12,7 +12,7 @@ import pytest
 from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelling
 
-from core.domain import WORKFLOW_SECRET_ROTATION_SWEEP
+from blocks.platform.domain import WORKFLOW_SECRET_ROTATION_SWEEP
 from tests.e2e.support import SLOW_MACHINE_TIMEOUT, Environment, Platform, unique, wait_until
 
 pytestmark = [pytest.mark.e2e, SLOW_MACHINE_TIMEOUT]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.domain import WORKFLOW_APPENV_PROVISIONING
+from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING
 from core.telemetry import read_spans
 from tests.e2e.support import SLOW_MACHINE_TIMEOUT, Environment, Platform, wait_until
 from tests.observability.test_traces import SEED_STEPS

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from blocks.control_plane import ControlPlane
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
+from blocks.platform.control_plane import ControlPlane
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
 from tests.faults.support import RestartableControlPlane
-from tests.flows.support import Domain
+from tests.flows.platform.support import Domain
 
 BLOCK_NAME = "faults"
 # Production backoff (0.5, 1, 2, 4 s for providers) scaled down: retries still take long

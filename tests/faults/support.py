@@ -13,22 +13,22 @@ from typing import Any
 import httpx
 from prefect.states import State
 
-from core.domain import appenv_repository_name
-from core.settings import Settings
-from core.workflows import (
+from blocks.platform.domain import appenv_repository_name
+from blocks.platform.workflows import (
     ApplicationEnvironmentProvisioningRequest,
     BulkEnvironmentProvisioningRequest,
     SecretRotationRequest,
     SecretRotationSweepRequest,
 )
-from flows.bulk_environment_provisioning import bulk_environment_provisioning
-from flows.environment_provisioning import application_environment_provisioning
-from flows.secret_rotation import secret_rotation
-from flows.secret_rotation_sweep import secret_rotation_sweep
+from core.settings import Settings
+from flows.platform.bulk_environment_provisioning import bulk_environment_provisioning
+from flows.platform.environment_provisioning import application_environment_provisioning
+from flows.platform.secret_rotation import secret_rotation
+from flows.platform.secret_rotation_sweep import secret_rotation_sweep
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
 from sandbox.server import LoopbackServer
-from services.control_plane.app import create_app
-from tests.flows.support import ControlPlaneServer, Domain, harbor_accepts
+from services.platform.control_plane.app import create_app
+from tests.flows.platform.support import ControlPlaneServer, Domain, harbor_accepts
 
 DOMAIN_CODE = re.compile(r"\[([a-z_]+)\]")
 

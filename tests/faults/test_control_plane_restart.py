@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.domain import appenv_repository_name
+from blocks.platform.domain import appenv_repository_name
 from core.settings import get_settings
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
 from tests.faults.support import (
@@ -20,7 +20,7 @@ from tests.faults.support import (
     rotate,
     run_all,
 )
-from tests.flows.support import Domain
+from tests.flows.platform.support import Domain
 
 pytestmark = pytest.mark.faults
 

@@ -11,8 +11,8 @@ import pytest
 from prefect.states import State
 
 from sandbox.run import Sandbox
-from tasks.bulk_provisioning import ProvisioningOutcome
-from tasks.sweep import RotationOutcome
+from tasks.platform.bulk_provisioning import ProvisioningOutcome
+from tasks.platform.sweep import RotationOutcome
 from tests.faults.support import (
     RestartableControlPlane,
     check_environment,
@@ -26,7 +26,7 @@ from tests.faults.support import (
     state_code,
     sweep,
 )
-from tests.flows.support import Domain
+from tests.flows.platform.support import Domain
 
 pytestmark = pytest.mark.faults
 

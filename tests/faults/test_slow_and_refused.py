@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-import flows.environment_provisioning
+import flows.platform.environment_provisioning
 from core.settings import get_settings
 from sandbox.run import Sandbox
-from tasks.secrets import verify_gitops_reconciliation
+from tasks.platform.secrets import verify_gitops_reconciliation
 from tests.faults.support import (
     RestartableControlPlane,
     check_environment,
@@ -23,7 +23,7 @@ from tests.faults.support import (
     rotate,
     run_all,
 )
-from tests.flows.support import Domain
+from tests.flows.platform.support import Domain
 
 pytestmark = pytest.mark.faults
 
@@ -55,7 +55,7 @@ def test_answers_slower_than_the_timeout_are_retried_without_duplicates(
     sandbox.harbor.server.faults.add(path=r"/robots$", latency_ms=3000, times=1)
     # And a task whose own timeout fires first (60 s in production, 1 s here).
     monkeypatch.setattr(
-        flows.environment_provisioning,
+        flows.platform.environment_provisioning,
         "verify_gitops_reconciliation",
         verify_gitops_reconciliation.with_options(timeout_seconds=1),
     )

@@ -1,8 +1,8 @@
-"""Fixtures for the observability tests: the platform of tests/flows, but their own.
+"""Fixtures for the observability tests: the platform of tests/flows/platform, but their own.
 
 Their own sandbox and control plane (so metric values and spans are this module's alone),
 block documents saved under a unique name and selected through ``IDP_*_BLOCK`` (so the
-``default`` documents of tests/flows are never touched), and tracing configured once for
+``default`` documents of tests/flows/platform are never touched), and tracing configured once for
 the session with an in-memory exporter, as an entrypoint would (``configure_tracing``).
 """
 
@@ -14,17 +14,17 @@ from dataclasses import dataclass
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from blocks.control_plane import ControlPlane
-from blocks.execution_workers import ExecutionWorkers
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
+from blocks.platform.control_plane import ControlPlane
+from blocks.platform.execution_workers import ExecutionWorkers
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from core.telemetry import configure_tracing, flush_tracing
 from sandbox.run import Sandbox
-from tests.flows.conftest import platform_env
-from tests.flows.support import ControlPlaneServer, Domain, unique
-from tests.services.control_plane.live import LiveServer
+from tests.flows.platform.conftest import platform_env
+from tests.flows.platform.support import ControlPlaneServer, Domain, unique
+from tests.services.platform.control_plane.live import LiveServer
 
 
 @dataclass
@@ -117,7 +117,7 @@ def obs_workers(
     obs_control_plane: ControlPlaneServer,
 ) -> Iterator[str]:
     """execution-workers configured like a deployment, and its block saved (same name)."""
-    from services.execution_workers.app import create_app
+    from services.platform.execution_workers.app import create_app
 
     settings = Settings(**platform_env(obs_sandbox, obs_control_plane.url))  # type: ignore[arg-type]
     with LiveServer(create_app(settings)) as server:

@@ -4,13 +4,14 @@ engine opens the flow span under (``test_flow_run_process.py`` runs that side)."
 
 from __future__ import annotations
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from core.domain import WORKFLOW_APPLICATION_ONBOARDING
+from blocks.platform.domain import WORKFLOW_APPLICATION_ONBOARDING
 from core.telemetry import flush_tracing
-from services.control_plane.launcher import TRACEPARENT_LABEL
-from tests.e2e.support import unique
+from services.platform.control_plane.launcher import TRACEPARENT_LABEL
+from tests.e2e.support import unique, wait_until
 from tests.observability.conftest import Platform
 from tests.observability.spans import attrs
 
@@ -32,16 +33,21 @@ def test_a_command_passes_its_trace_to_the_run_it_starts(
     version, trace_id, parent_id, flags = launch.labels[TRACEPARENT_LABEL].split("-")
     assert (version, flags) == ("00", "01")
 
-    flush_tracing()
-    [server] = [
-        s
-        for s in spans.get_finished_spans()
-        if s.kind is SpanKind.SERVER
-        and attrs(s).get("idp.service") == "control-plane-api"
-        and s.name.startswith("POST /api/v1/applications")
-        and s.context is not None
-        and f"{s.context.trace_id:032x}" == trace_id
-    ]
+    def server_spans() -> list[ReadableSpan] | None:
+        flush_tracing()
+        found = [
+            s
+            for s in spans.get_finished_spans()
+            if s.kind is SpanKind.SERVER
+            and attrs(s).get("idp.service") == "control-plane-api"
+            and s.name.startswith("POST /api/v1/applications")
+            and s.context is not None
+            and f"{s.context.trace_id:032x}" == trace_id
+        ]
+        return found or None
+
+    # The server span ends after the client has its answer: wait for it to finish.
+    [server] = wait_until(server_spans, timeout=10, what="the command's server span")
     # The label names the command's server span (or a span below it) as the run's parent.
     below = {
         f"{s.context.span_id:016x}"
@@ -55,7 +61,7 @@ def test_a_command_passes_its_trace_to_the_run_it_starts(
 def test_a_run_started_outside_a_trace_carries_no_label(platform: Platform) -> None:
     import asyncio
 
-    from core.workflows import ApplicationOnboardingRequest
+    from blocks.platform.workflows import ApplicationOnboardingRequest
 
     launcher = platform.control_plane.launcher
     request = ApplicationOnboardingRequest(application_id=unique("untraced"))

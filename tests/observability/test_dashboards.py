@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from prefect.states import State
 
-from core.domain import WORKFLOW_APPENV_PROVISIONING, appenv_repository_name
+from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING, appenv_repository_name
 from core.settings import PROJECT_ROOT, get_settings
 from sandbox.run import DEFAULT_GITHUB_ORG
-from tests.flows.support import run
+from tests.flows.platform.support import run
 from tests.observability.conftest import Platform
 from tests.observability.prometheus import Prometheus, numbers, prometheus_binary
 from tests.observability.workflows import Scrape, aprovision, provision

@@ -23,15 +23,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prefect.client.orchestration import get_client
 from prefect.settings import get_current_settings
 
+from blocks.platform.workflows import ApplicationEnvironmentProvisioningRequest, flow_parameters
 from core.settings import PROJECT_ROOT
 from core.telemetry import flush_tracing, read_spans, traceparent
-from core.workflows import ApplicationEnvironmentProvisioningRequest, flow_parameters
-from flows.environment_provisioning import application_environment_provisioning
-from tests.flows.support import run
+from flows.platform.environment_provisioning import application_environment_provisioning
+from tests.flows.platform.support import run
 from tests.observability.conftest import Platform
 from tests.observability.test_traces import SEED_STEPS
 
-ENTRYPOINT = "flows/environment_provisioning.py:application_environment_provisioning"
+ENTRYPOINT = "flows/platform/environment_provisioning.py:application_environment_provisioning"
 
 
 async def create_run(env_id: str, label: str) -> uuid.UUID:

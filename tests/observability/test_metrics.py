@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.domain import (
+from blocks.platform.domain import (
     WORKFLOW_APPENV_PROVISIONING,
     WORKFLOW_APPLICATION_ONBOARDING,
     WORKFLOW_SECRET_ROTATION,
     appenv_repository_name,
 )
 from sandbox.run import DEFAULT_GITHUB_ORG
-from tests.flows.support import flow_run_id
+from tests.flows.platform.support import flow_run_id
 from tests.observability.conftest import Platform
 from tests.observability.workflows import Scrape, onboard, provision, rotate
 

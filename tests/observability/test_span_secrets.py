@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from blocks.vault import VaultSecretBackend
 from core.telemetry import flush_tracing
 from sandbox.run import Sandbox
-from tests.flows.support import robot_secret
+from tests.flows.platform.support import robot_secret
 from tests.observability.conftest import Platform
 from tests.observability.workflows import provision, rotate
 

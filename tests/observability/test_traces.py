@@ -11,10 +11,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from prefect.states import State
 
-from core.domain import WORKFLOW_APPENV_PROVISIONING, appenv_repository_name
+from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING, appenv_repository_name
 from core.telemetry import flush_tracing
 from sandbox.run import DEFAULT_GITHUB_ORG
-from tests.flows.support import flow_run_id
+from tests.flows.platform.support import flow_run_id
 from tests.observability.conftest import Platform
 from tests.observability.spans import Tree, attrs
 from tests.observability.workflows import provision

@@ -8,15 +8,15 @@ import httpx
 from prefect.states import State
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.workflows import (
+from blocks.platform.workflows import (
     ApplicationEnvironmentProvisioningRequest,
     ApplicationOnboardingRequest,
     SecretRotationRequest,
 )
-from flows.application_onboarding import application_onboarding
-from flows.environment_provisioning import application_environment_provisioning
-from flows.secret_rotation import secret_rotation
-from tests.flows.support import run
+from flows.platform.application_onboarding import application_onboarding
+from flows.platform.environment_provisioning import application_environment_provisioning
+from flows.platform.secret_rotation import secret_rotation
+from tests.flows.platform.support import run
 
 Labels = dict[str, str]
 

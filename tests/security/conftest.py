@@ -16,14 +16,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from blocks.control_plane import ControlPlane
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
+from blocks.platform.control_plane import ControlPlane
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
-from services.control_plane.app import create_app
-from tests.flows.support import ControlPlaneServer, Domain
+from services.platform.control_plane.app import create_app
+from tests.flows.platform.support import ControlPlaneServer, Domain
 
 BLOCK_NAME = "security"
 INTERNAL_TOKEN = f"internal-{secrets.token_urlsafe(18)}"

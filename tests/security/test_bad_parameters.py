@@ -18,19 +18,19 @@ from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.settings import get_current_settings
 
-from core.domain import (
+from blocks.platform.domain import (
     WORKFLOW_APPENV_PROVISIONING,
     WORKFLOW_APPLICATION_ONBOARDING,
     WORKFLOW_BULK_APPENV_PROVISIONING,
     WORKFLOW_SECRET_ROTATION,
     WORKFLOW_SECRET_ROTATION_SWEEP,
 )
-from flows.application_onboarding import application_onboarding
-from flows.bulk_environment_provisioning import bulk_environment_provisioning
-from flows.environment_provisioning import application_environment_provisioning
-from flows.secret_rotation import secret_rotation
-from flows.secret_rotation_sweep import secret_rotation_sweep
-from tests.flows.support import Domain
+from flows.platform.application_onboarding import application_onboarding
+from flows.platform.bulk_environment_provisioning import bulk_environment_provisioning
+from flows.platform.environment_provisioning import application_environment_provisioning
+from flows.platform.secret_rotation import secret_rotation
+from flows.platform.secret_rotation_sweep import secret_rotation_sweep
+from tests.flows.platform.support import Domain
 from tests.security.conftest import SecuredControlPlane
 from tests.security.test_secret_leaks import database_rows
 

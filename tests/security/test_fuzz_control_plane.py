@@ -5,7 +5,7 @@ OpenAPI document lists, with its content type and schema. Bounded and derandomiz
 takes seconds and is the same on every run.
 
 (execution-workers gets the same treatment in
-``tests/services/execution_workers/test_schemathesis.py``.)
+``tests/services/platform/execution_workers/test_schemathesis.py``.)
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from schemathesis.checks import (
 )
 
 from core.settings import Settings
-from services.control_plane.app import create_app
-from services.control_plane.launcher import RecordingLauncher
+from services.platform.control_plane.app import create_app
 from tests.security.conftest import INTERNAL_TOKEN
+from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 pytestmark = pytest.mark.security
 

@@ -22,10 +22,10 @@ from pydantic import SecretStr
 
 from sandbox.run import Sandbox
 from sandbox.server import LoopbackServer
-from services.execution_workers.app import create_app as create_workers
+from services.platform.execution_workers.app import create_app as create_workers
 from tests.security.conftest import INTERNAL_TOKEN, SecuredControlPlane
 from tests.security.test_secret_leaks import database_rows
-from tests.services.execution_workers.support import workers_settings
+from tests.services.platform.execution_workers.support import workers_settings
 
 pytestmark = pytest.mark.security
 

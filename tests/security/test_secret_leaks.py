@@ -1,6 +1,6 @@
 """No secret value used in a run shows up anywhere the platform keeps or sends things.
 
-Extends ``tests/flows/test_no_secret_leaks.py`` (same log collector, Vault and result
+Extends ``tests/flows/platform/test_no_secret_leaks.py`` (same log collector, Vault and result
 readers) to the whole platform with every credential set: ``INTERNAL_AUTH_TOKEN`` required
 by the control plane and the secret endpoints, random sandbox tokens, all five workflows
 (onboarding, provisioning, bulk provisioning, rotation incl. a failed-then-retried one, a
@@ -30,24 +30,31 @@ from prefect.settings import get_current_settings
 from prefect.states import State
 from prefect.types._datetime import now
 
-from blocks.vault import VaultSecretBackend
-from core.telemetry import configure_tracing, flush_tracing
-from core.workflows import (
+from blocks.platform.workflows import (
     ApplicationEnvironmentProvisioningRequest,
     ApplicationOnboardingRequest,
     BulkEnvironmentProvisioningRequest,
     SecretRotationRequest,
     SecretRotationSweepRequest,
 )
-from flows.application_onboarding import application_onboarding
-from flows.bulk_environment_provisioning import bulk_environment_provisioning
-from flows.environment_provisioning import application_environment_provisioning
-from flows.secret_rotation import secret_rotation
-from flows.secret_rotation_sweep import secret_rotation_sweep
+from blocks.vault import VaultSecretBackend
+from core.telemetry import configure_tracing, flush_tracing
+from flows.platform.application_onboarding import application_onboarding
+from flows.platform.bulk_environment_provisioning import bulk_environment_provisioning
+from flows.platform.environment_provisioning import application_environment_provisioning
+from flows.platform.secret_rotation import secret_rotation
+from flows.platform.secret_rotation_sweep import secret_rotation_sweep
 from sandbox.harbor import DEFAULT_ROTATOR_SECRET
 from sandbox.run import Sandbox
-from tests.flows.support import Domain, flow_run_id, read_logs, retry_flow_run, robot_secret, run
-from tests.flows.test_no_secret_leaks import every_log_line, result_files, vault_values
+from tests.flows.platform.support import (
+    Domain,
+    flow_run_id,
+    read_logs,
+    retry_flow_run,
+    robot_secret,
+    run,
+)
+from tests.flows.platform.test_no_secret_leaks import every_log_line, result_files, vault_values
 from tests.security.conftest import INTERNAL_TOKEN, SecuredControlPlane
 
 __all__ = ["every_log_line"]  # the fixture, reused

@@ -1,0 +1,103 @@
+"""Repository and secret-backend steps, called as plain functions against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from blocks.github import GitHubProvider
+from blocks.vault import VaultSecretBackend
+from core.errors import DomainError
+from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
+from tasks.platform.git import ensure_branch_protection, ensure_files, ensure_repository
+from tasks.platform.secrets import (
+    ensure_secret_bindings,
+    provision_secrets,
+    verify_gitops_reconciliation,
+)
+from tests.flows.platform.support import unique
+
+
+def test_ensure_repository_creates_once_then_adopts(git: GitHubProvider, sandbox: Sandbox) -> None:
+    name = unique("repo")
+
+    first = asyncio.run(ensure_repository.fn(git, name, "a test"))
+    second = asyncio.run(ensure_repository.fn(git, name, "a test"))
+
+    assert (first.created, second.created) == (True, False)
+    assert first.full_name == second.full_name == f"{DEFAULT_GITHUB_ORG}/{name}"
+    repos = sandbox.github.state()["repos"]
+    assert [r for r in repos if r.endswith(f"/{name}")] == [first.full_name]
+
+
+def test_ensure_branch_protection_requires_a_review_and_is_idempotent(
+    git: GitHubProvider, sandbox: Sandbox
+) -> None:
+    repo = asyncio.run(ensure_repository.fn(git, unique("repo"))).name
+
+    first = asyncio.run(ensure_branch_protection.fn(git, repo, 1))
+    second = asyncio.run(ensure_branch_protection.fn(git, repo, 1))
+
+    assert (first.changed, second.changed) == (True, False)
+    assert second.required_approving_review_count >= 1
+    state = sandbox.github.state()["repos"][f"{DEFAULT_GITHUB_ORG}/{repo}"]
+    assert state["branches"][first.branch]["protected"] is True
+
+
+def test_ensure_files_creates_only_what_is_missing(git: GitHubProvider) -> None:
+    repo = asyncio.run(ensure_repository.fn(git, unique("repo"))).name
+    files = {"catalog-info.yaml": "kind: Component\n", "docs/index.md": "# docs\n"}
+
+    first = asyncio.run(ensure_files.fn(git, repo, files, "seed"))
+    second = asyncio.run(ensure_files.fn(git, repo, files, "seed"))
+
+    assert (sorted(first), second) == (sorted(files), [])
+
+
+def test_provision_secrets_is_create_only(backend: VaultSecretBackend) -> None:
+    env_id = unique("env")
+
+    first = asyncio.run(provision_secrets.fn(backend, env_id, "app", ["db", "api"]))
+    second = asyncio.run(provision_secrets.fn(backend, env_id, "app", ["db", "api"]))
+
+    assert [s.path for s in first] == [
+        f"secret/idp/appenv/{env_id}/db",
+        f"secret/idp/appenv/{env_id}/api",
+    ]
+    assert second == first  # same versions: nothing rewritten
+
+
+def test_bindings_target_the_environment_and_are_upserted(
+    backend: VaultSecretBackend, sandbox: Sandbox
+) -> None:
+    env_id = unique("env")
+
+    asyncio.run(ensure_secret_bindings.fn(backend, env_id, ["db", "api"]))
+    records = asyncio.run(ensure_secret_bindings.fn(backend, env_id, ["db", "api"]))
+
+    assert {(r.secret_id, r.target) for r in records} == {
+        ("db", f"k8s:{env_id}/db"),
+        ("api", f"k8s:{env_id}/api"),
+    }
+    bound = [b for b in sandbox.endpoints.state()["bindings"] if b["environment_id"] == env_id]
+    assert len(bound) == 2
+
+
+@pytest.mark.parametrize("reconciled", [True, False])
+def test_verify_gitops_passes_only_when_reconciled(
+    reconciled: bool, backend: VaultSecretBackend, sandbox: Sandbox
+) -> None:
+    env_id = unique("env")
+    sandbox.endpoints.force_gitops(env_id, reconciled, "" if reconciled else "syncing")
+    try:
+        if reconciled:
+            status = asyncio.run(verify_gitops_reconciliation.fn(backend, env_id, "appenv-x"))
+            assert status.reconciled is True
+        else:
+            with pytest.raises(DomainError) as raised:
+                asyncio.run(verify_gitops_reconciliation.fn(backend, env_id, "appenv-x"))
+            # Not converged yet is transient: the task's retries are its polling.
+            assert (raised.value.code, raised.value.retryable) == ("upstream_timeout", True)
+    finally:
+        sandbox.endpoints.force_gitops(env_id, None)
