@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -11,10 +12,33 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 # Prefect flow-run ids are UUIDs; tests and other engines may use other opaque ids.
-FlowRunId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+FLOW_RUN_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+FlowRunId = Annotated[str, Field(min_length=1, max_length=64, pattern=FLOW_RUN_ID_PATTERN)]
 # Short free text for people (why a status changed); never a secret value.
 Reason = Annotated[str, Field(max_length=500)]
 ID_LENGTH = 64
+
+
+# Facts that anyone who can read them may see (event payloads, compensation arguments):
+# keys that name a credential are refused.
+_SECRET_KEY = re.compile(
+    r"(password|passwd|token|api_?key|private_?key|credential|secret_?value|^value$)", re.I
+)
+
+
+def secret_looking_keys(document: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of every key in ``document`` that looks like it holds a credential."""
+    found: list[str] = []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            path = f"{prefix}{key}"
+            if _SECRET_KEY.search(str(key)):
+                found.append(path)
+            found.extend(secret_looking_keys(value, path + "."))
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            found.extend(secret_looking_keys(item, f"{prefix}{index}."))
+    return found
 
 
 def utcnow() -> datetime:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,30 +13,18 @@ from sqlalchemy import JSON, Column, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from blocks.platform.domain import EVENT_NAME_PATTERN, Aggregate, EventResult
-from services.platform.control_plane.models.common import ID_LENGTH, FlowRunId, UTCDateTime, utcnow
+from services.platform.control_plane.models.common import (
+    ID_LENGTH,
+    FlowRunId,
+    UTCDateTime,
+    secret_looking_keys,
+    utcnow,
+)
 
 EventNameStr = Annotated[
     str, PydanticField(pattern=EVENT_NAME_PATTERN.pattern, min_length=3, max_length=100)
 ]
 MAX_PAYLOAD_BYTES = 16_384
-# Payloads are readable by anyone who can list events: refuse keys that name a credential.
-_SECRET_KEY = re.compile(
-    r"(password|passwd|token|api_?key|private_?key|credential|secret_?value|^value$)", re.I
-)
-
-
-def _secret_looking_keys(payload: Any, prefix: str = "") -> list[str]:
-    found: list[str] = []
-    if isinstance(payload, dict):
-        for key, value in payload.items():
-            path = f"{prefix}{key}"
-            if _SECRET_KEY.search(str(key)):
-                found.append(path)
-            found.extend(_secret_looking_keys(value, path + "."))
-    elif isinstance(payload, list):
-        for index, item in enumerate(payload):
-            found.extend(_secret_looking_keys(item, f"{prefix}{index}."))
-    return found
 
 
 class DomainEventBase(SQLModel):
@@ -67,7 +54,8 @@ class DomainEventCreate(DomainEventBase):
     def _no_secrets(cls, payload: dict[str, Any]) -> dict[str, Any]:
         if len(json.dumps(payload, default=str)) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
-        keys = _secret_looking_keys(payload)
+        # Payloads are readable by anyone who can list events.
+        keys = secret_looking_keys(payload)
         if keys:
             raise ValueError(f"payload keys look like secret values: {', '.join(keys)}")
         return payload
