@@ -10,6 +10,13 @@ from services.platform.control_plane.models.application import (
     ApplicationPublic,
     ApplicationsPublic,
 )
+from services.platform.control_plane.models.compensation import (
+    CompensationCreate,
+    CompensationPublic,
+    CompensationSettle,
+    CompensationsPublic,
+    WorkflowCompensation,
+)
 from services.platform.control_plane.models.environment import (
     ApplicationEnvironment,
     EnvironmentCreate,
@@ -54,6 +61,10 @@ __all__ = [
     "ApplicationPublic",
     "ApplicationTransition",
     "ApplicationsPublic",
+    "CompensationCreate",
+    "CompensationPublic",
+    "CompensationSettle",
+    "CompensationsPublic",
     "DomainEvent",
     "DomainEventCreate",
     "DomainEventPublic",
@@ -75,6 +86,7 @@ __all__ = [
     "SecretPublic",
     "SecretTransition",
     "SecretsPublic",
+    "WorkflowCompensation",
     "WorkflowRun",
     "WorkflowRunPublic",
     "WorkflowRunReport",

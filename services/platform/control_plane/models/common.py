@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -39,6 +40,35 @@ def secret_looking_keys(document: Any, prefix: str = "") -> list[str]:
         for index, item in enumerate(document):
             found.extend(secret_looking_keys(item, f"{prefix}{index}."))
     return found
+
+
+def json_depth_over(document: Any, limit: int) -> bool:
+    """Whether ``document`` nests more than ``limit`` objects and arrays, itself included
+    (iterative, so a deep document cannot exhaust the stack)."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def has_non_finite_number(document: Any) -> bool:
+    """Whether ``document`` holds NaN or an infinity (Python's JSON parser accepts them;
+    JSON, PostgreSQL and our answers do not)."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def utcnow() -> datetime:

@@ -27,8 +27,8 @@ from services.platform.control_plane.db import make_engine, upgrade_to_head
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 TABLES = (
-    "idempotency_record, workflow_run, domain_event, secret_binding, secret, "
-    "application_environment, application"
+    "workflow_compensation, idempotency_record, workflow_run, domain_event, secret_binding, "
+    "secret, application_environment, application"
 )
 
 

@@ -4,6 +4,7 @@ the migrated schema matches the models exactly, and the path runs down and up ag
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ TABLES = {
     "domain_event",
     "workflow_run",
     "idempotency_record",
+    "workflow_compensation",
 }
 
 
@@ -81,6 +83,51 @@ def test_empty_database_upgrades_to_head_matching_the_models(empty_database: str
         upgrade_to_head(engine)  # at head already: nothing to do
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()
+
+
+def test_the_compensation_log_migrates_down_and_up_alone(empty_database: str) -> None:
+    """0002 adds only the compensation log: down to 0001 drops it and keeps every other
+    table and its rows; up again brings it back, empty."""
+    engine = make_engine(empty_database)
+    config = alembic_config(engine)
+    try:
+        command.upgrade(config, "0001")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO workflow_run (flow_run_id, workflow, result, duration_seconds,"
+                    " retries, reported_at) VALUES ('run-1', 'SecretRotation', 'success', 1.5,"
+                    " 0, CURRENT_TIMESTAMP)"
+                )
+            )
+        upgrade_to_head(engine)
+        with engine.begin() as connection:
+            assert "workflow_compensation" in inspect(connection).get_table_names()
+            connection.execute(
+                text(
+                    "INSERT INTO workflow_compensation (id, flow_run_id, key, step, undo,"
+                    " arguments, recorded_at) VALUES (:id, 'run-1', '0:Step:1', 'Step', 'Undo',"
+                    " '{}', CURRENT_TIMESTAMP)"
+                ),
+                {"id": uuid.uuid4().hex},
+            )
+
+        command.downgrade(config, "0001")
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            assert "workflow_compensation" not in tables
+            assert tables >= TABLES - {"workflow_compensation"}
+            runs = connection.execute(text("SELECT flow_run_id FROM workflow_run")).all()
+            assert [tuple(r) for r in runs] == [("run-1",)]
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            assert version == "0001"
+
+        upgrade_to_head(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT count(*) FROM workflow_compensation")).scalar()
+            assert rows == 0
     finally:
         engine.dispose()
 
