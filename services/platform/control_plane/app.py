@@ -41,6 +41,7 @@ from services.platform.control_plane.routers import (
     environments,
     events,
     internal_aggregates,
+    internal_compensations,
     internal_records,
     internal_secrets,
     ops,
@@ -145,7 +146,7 @@ def create_app(
     internal = APIRouter(
         prefix=INTERNAL_PREFIX, dependencies=[Depends(internal_auth(settings.INTERNAL_AUTH_TOKEN))]
     )
-    for module in (internal_aggregates, internal_secrets, internal_records):
+    for module in (internal_aggregates, internal_secrets, internal_records, internal_compensations):
         internal.include_router(module.router)
     app.include_router(internal)
     return app

@@ -11,11 +11,13 @@ from services.platform.control_plane.models import (
     Application,
     ApplicationEnvironment,
     ApplicationPublic,
+    CompensationPublic,
     DomainEvent,
     DomainEventPublic,
     EnvironmentPublic,
     Secret,
     SecretPublic,
+    WorkflowCompensation,
 )
 
 
@@ -54,3 +56,7 @@ def secret_view(*, session: Session, row: Secret, launcher: WorkflowLauncher) ->
 
 def event_view(row: DomainEvent) -> DomainEventPublic:
     return DomainEventPublic.model_validate(row)
+
+
+def compensation_view(row: WorkflowCompensation) -> CompensationPublic:
+    return CompensationPublic.model_validate(row, update={"done": row.done_at is not None})

@@ -4,6 +4,7 @@ header needed. The table below must name every /internal/v1 route the app serves
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,16 @@ CALLS: dict[tuple[str, str], tuple[str, Any, int]] = {
         {"workflow": "SecretRotation", "flow_run_id": "run-1", "result": "success",
          "duration_seconds": 1.5, "retries": 0},
         201),
+    ("POST", "/internal/v1/workflow-runs/{flow_run_id}/compensations"): (
+        "/internal/v1/workflow-runs/run-1/compensations",
+        {"key": "0:ProvisionSecrets:ab12", "step": "ProvisionSecrets", "undo": "DeleteSecrets",
+         "arguments": {"environment_id": "payments-dev"}},
+        201),
+    ("GET", "/internal/v1/workflow-runs/{flow_run_id}/compensations"): (
+        "/internal/v1/workflow-runs/run-1/compensations", None, 200),
+    ("POST", "/internal/v1/workflow-runs/{flow_run_id}/compensations/{entry_id}/settle"): (
+        f"/internal/v1/workflow-runs/run-1/compensations/{uuid.uuid4()}/settle",
+        {"error": None}, 404),
 }  # fmt: skip
 
 
