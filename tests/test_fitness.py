@@ -165,6 +165,8 @@ STATE_CHANGES = {
     "acquire_secret_lock",
     "release_secret_lock",
     "report_workflow_run",
+    "record_compensation",
+    "settle_compensation",
 }
 
 

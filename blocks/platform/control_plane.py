@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from prefect.blocks.core import Block
@@ -151,6 +152,28 @@ class WorkflowRunRecord(_View):
     duration_seconds: float
     retries: int
     reported_at: datetime
+
+
+class CompensationRecord(_View):
+    """One entry of a run's compensation log: the undo action of a step it completed."""
+
+    id: str
+    flow_run_id: str
+    key: str
+    step: str
+    undo: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    done: bool
+    error: str | None = None
+    recorded_at: datetime
+    done_at: datetime | None = None
+
+
+class CompensationList(_View):
+    """A run's compensation log in recording order; ``generation`` = entries done."""
+
+    entries: list[CompensationRecord]
+    generation: int
 
 
 def event_id_for(flow_run_id: str, name: str, aggregate_id: str) -> uuid.UUID:
@@ -381,10 +404,52 @@ class ControlPlane(Block):
         }
         return self._call(WorkflowRunRecord, "POST", "/workflow-runs", json=body)
 
+    # Compensation log (the saga log) ------------------------------------------------
+    def record_compensation(
+        self,
+        flow_run_id: str,
+        *,
+        key: str,
+        step: str,
+        undo: str,
+        arguments: Mapping[str, Any],
+    ) -> CompensationRecord:
+        """Keep the undo action of a completed step once per ``(flow_run_id, key)``: a key
+        recorded before changes nothing and returns its entry. ``arguments`` never hold a
+        secret (credential-looking keys are refused)."""
+        body = {"key": key, "step": step, "undo": undo, "arguments": dict(arguments)}
+        return self._call(CompensationRecord, "POST", _compensations(flow_run_id), json=body)
+
+    def list_compensations(self, flow_run_id: str) -> CompensationList:
+        """Every entry of the run's log, in recording order, and how many are done."""
+        page = self._call(_CompensationPage, "GET", _compensations(flow_run_id))
+        return CompensationList(entries=page.data, generation=page.generation)
+
+    def settle_compensation(
+        self, flow_run_id: str, entry_id: str, *, error: str | None = None
+    ) -> CompensationRecord:
+        """Without ``error``: the entry is undone (done for good; settling it again changes
+        nothing). With it: the attempt failed, and why (cut to 500 characters). An entry
+        that is not the run's is ``NotFound``."""
+        cut = shorten(error, 500) if error is not None else None
+        path = f"{_compensations(flow_run_id)}/{quote(entry_id, safe='')}/settle"
+        return self._call(CompensationRecord, "POST", path, json={"error": cut})
+
 
 class _SecretPage(_View):
     data: list[SecretState]
     count: int
+
+
+class _CompensationPage(_View):
+    data: list[CompensationRecord]
+    count: int
+    generation: int
+
+
+def _compensations(flow_run_id: str) -> str:
+    # Quoted: an id holding "/" or "?" must not name another route (it is refused).
+    return f"/workflow-runs/{quote(flow_run_id, safe='')}/compensations"
 
 
 def _transition(status: Any, flow_run_id: str | None, reason: str | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from blocks.models import StoredSecret
-from blocks.platform.control_plane import ControlPlane, event_id_for
+from blocks.platform.control_plane import CompensationList, ControlPlane, event_id_for
 from blocks.platform.domain import (
     Aggregate,
     ApplicationStatus,
@@ -123,6 +123,45 @@ def test_events_recorded_by_a_run_are_idempotent_across_retries(cp: ControlPlane
     assert (report.workflow, report.retries) == ("ApplicationOnboarding", 1)
 
 
+def test_compensation_log_calls(cp: ControlPlane) -> None:
+    run = "0b9c3f4e-51c2-4a57-9c55-2f1d6c1e0b7d"
+
+    def record(key: str, step: str, undo: str, **arguments: Any) -> Any:
+        return cp.record_compensation(run, key=key, step=step, undo=undo, arguments=arguments)
+
+    repository = record(
+        "0:MaterializeRepositories:ab",
+        "MaterializeRepositories",
+        "DeleteRepository",
+        name="appenv-payments-dev",
+    )
+    retried = record("0:MaterializeRepositories:ab", "MaterializeRepositories", "Other")
+    secrets = record("0:ProvisionSecrets:cd", "ProvisionSecrets", "DeleteSecrets", names=["a"])
+    assert retried == repository
+    assert (repository.flow_run_id, repository.undo) == (run, "DeleteRepository")
+    assert repository.arguments == {"name": "appenv-payments-dev"}
+    assert (repository.done, repository.error, repository.done_at) == (False, None, None)
+
+    log = cp.list_compensations(run)
+    assert [e.id for e in log.entries] == [repository.id, secrets.id]
+    assert log.generation == 0
+
+    failed = cp.settle_compensation(run, secrets.id, error="vault answered 503 " * 50)
+    assert not failed.done
+    assert failed.error is not None and failed.error.startswith("vault answered 503")
+    assert len(failed.error) <= 500
+    done = cp.settle_compensation(run, secrets.id)
+    assert (done.done, done.error) == (True, None)
+    assert done.done_at is not None
+    assert cp.settle_compensation(run, secrets.id, error="late") == done
+    assert cp.list_compensations(run).generation == 1
+    assert cp.list_compensations(run).entries == [repository, done]
+
+    assert cp.list_compensations("run-2") == CompensationList(entries=[], generation=0)
+    with pytest.raises(errors.NotFound):  # not run-2's entry
+        cp.settle_compensation("run-2", repository.id)
+
+
 Call = Callable[[ControlPlane], object]
 CONTRACT: list[tuple[str, Call, type[errors.DomainError]]] = [
     ("unknown application", lambda cp: cp.get_application("nope"), errors.NotFound),
@@ -141,6 +180,21 @@ CONTRACT: list[tuple[str, Call, type[errors.DomainError]]] = [
      errors.InvalidInput),
     ("unknown workflow", lambda cp: cp.report_workflow_run(
         "Nope", flow_run_id="r", result="success", duration_seconds=1), errors.InvalidInput),
+    ("unknown compensation", lambda cp: cp.settle_compensation(
+        "run-1", "8a1f3f4e-51c2-4a57-9c55-2f1d6c1e0b7d"), errors.NotFound),
+    ("malformed compensation id", lambda cp: cp.settle_compensation("run-1", "42"),
+     errors.InvalidInput),
+    ("credential in compensation arguments", lambda cp: cp.record_compensation(
+        "run-1", key="0:S:1", step="ProvisionSecrets", undo="DeleteSecrets",
+        arguments={"robot": {"token": "t"}}), errors.InvalidInput),
+    ("undo step not CamelCase", lambda cp: cp.record_compensation(
+        "run-1", key="0:S:1", step="ProvisionSecrets", undo="delete_secrets", arguments={}),
+     errors.InvalidInput),
+    ("run id with a query in it", lambda cp: cp.list_compensations("run-1?limit=1"),
+     errors.InvalidInput),
+    ("run id with a slash in it", lambda cp: cp.list_compensations("run-1/2"), errors.NotFound),
+    ("empty undo error", lambda cp: cp.settle_compensation(
+        "run-1", "8a1f3f4e-51c2-4a57-9c55-2f1d6c1e0b7d", error=""), errors.InvalidInput),
 ]  # fmt: skip
 
 
