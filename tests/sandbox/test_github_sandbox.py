@@ -181,6 +181,23 @@ def test_without_the_delete_repo_scope_delete_is_githubs_403(
     assert f"acme/{name}" in sandbox.state()["repos"]
 
 
+def test_recording_sees_every_204_before_the_client_does(
+    sandbox: GitHubSandbox, http: httpx.Client
+) -> None:
+    """A 204 is complete with its headers: it must be recorded before they are sent, or a
+    client's ``with recording()`` can close first (this flaked before the fix)."""
+    names = [f"recorded-{next(_names)}" for _ in range(100)]
+    for name in names:
+        http.post("/orgs/acme/repos", json={"name": name})
+    missed = []
+    for name in names:
+        with sandbox.recording() as exchanges:
+            assert http.delete(f"/repos/acme/{name}").status_code == 204
+        if [(e.method, e.status) for e in exchanges] != [("DELETE", 204)]:
+            missed.append(name)
+    assert missed == []
+
+
 def test_delete_honours_auth_and_injected_faults(
     sandbox: GitHubSandbox, http: httpx.Client, name: str
 ) -> None:
