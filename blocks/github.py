@@ -1,7 +1,8 @@
 """The GitHub provider: repositories, branch protection and seed files through PyGithub.
 
 A Prefect block (configuration plus ``get_client()``) that implements ``GitProvider``.
-Every operation is an idempotent ensure, so a Prefect task retry can run it again safely.
+Every operation is an idempotent ensure (or, for ``delete_repository_if_present``, its
+idempotent undo), so a Prefect task retry can run it again safely.
 PyGithub's own retries and throttling are switched off: Prefect is the only retry layer,
 and ``translate_errors`` turns every vendor error into a ``core.errors`` class exactly once.
 """
@@ -427,6 +428,33 @@ class GitHubProvider(Block, GitProvider):
                     raise
                 created.append(path)
         return created
+
+    def delete_repository_if_present(self, name: str) -> bool:
+        """Delete ``name`` (the undo of ``ensure_repository``); False when it is not there.
+
+        Reads the repository first and deletes it only when GitHub still knows it by that
+        name: a renamed or transferred one (the GET follows GitHub's 301) is
+        ``ResourceMismatch`` and is left alone. The DELETE itself would answer such a
+        repository with 307, which PyGithub does not raise, so it cannot tell us. A token
+        that may not delete gets 403 (``Forbidden``); a 404 on either call is "already
+        gone".
+        """
+        full_name = f"{self.org}/{name}"
+        with self._session(f"delete repository {full_name}") as gh:
+            try:
+                repo = gh.get_repo(full_name)
+                found = _repository_info(repo, created=False).full_name
+                if found.lower() != full_name.lower():
+                    raise ResourceMismatch(
+                        f"repository {full_name} is now {found}; not deleting it",
+                        details={"repository": full_name, "found": found},
+                    )
+                repo.delete()
+            except GithubException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+        return True
 
     @staticmethod
     def _exists(repo: Repository, path: str, branch: str) -> bool:

@@ -45,6 +45,11 @@ class GitProvider(ABC):
     def ensure_files(self, repository: str, files: Mapping[str, str], *, message: str) -> list[str]:
         """Create the files that are missing on the default branch; return the paths created."""
 
+    @abstractmethod
+    def delete_repository_if_present(self, name: str) -> bool:
+        """Delete ``name`` from the organization; False when it did not exist (the undo of
+        ``ensure_repository``)."""
+
 
 class RegistryProvider(ABC):
     @abstractmethod
@@ -80,3 +85,15 @@ class SecretBackend(ABC):
         self, secret_id: str, stored: StoredSecret, bindings: Sequence[BindingSpec]
     ) -> list[BindingRecord]:
         """Point every binding of ``secret_id`` at the stored version (after a rotation)."""
+
+    @abstractmethod
+    def delete_secrets_if_present(self, environment_id: str, names: Sequence[str]) -> list[str]:
+        """Delete the environment's provisioned secrets ``names`` (every version); returns
+        the names that existed (the undo of ``provision_secrets``)."""
+
+    @abstractmethod
+    def delete_secret_bindings_if_present(
+        self, bindings: Sequence[BindingRecord]
+    ) -> list[BindingRecord]:
+        """Remove each binding (by secret, environment and target); returns those that
+        existed (the undo of ``create_secret_bindings``)."""

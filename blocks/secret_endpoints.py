@@ -2,7 +2,8 @@
 
 Seed 002 delegates secret provisioning, secret bindings, the GitOps check and the
 post-rotation binding update to external HTTP endpoints. This block is the client of
-those endpoints; their JSON shapes are defined in ``docs/secret-endpoints.md`` (and
+those endpoints (and of the ``…/delete`` calls that undo provisioning and bindings);
+their JSON shapes are defined in ``docs/secret-endpoints.md`` (and
 served locally by ``sandbox/secret_endpoints.py``). One httpx client per block instance
 is built on first use and reused (see ``shared/research/http-client.md``).
 """
@@ -62,6 +63,11 @@ class _Provisioned(BaseModel):
 class _ProvisionResponse(BaseModel):
     environment_id: str
     secrets: list[_Provisioned]
+
+
+class _DeletedResponse(BaseModel):
+    environment_id: str
+    deleted: list[str]
 
 
 class _StoredResponse(BaseModel):
@@ -186,6 +192,20 @@ class HttpSecretBackend(Block, SecretBackend):
         }
         data = self._post("secret_bindings_update_endpoint", body)
         return parse_model(_BindingsResponse, data, VENDOR, "bindings update response").bindings
+
+    def delete_secrets_if_present(self, environment_id: str, names: Sequence[str]) -> list[str]:
+        """``POST <APPENV_SECRETS_ENDPOINT>/delete``; the names that existed."""
+        body = {"environment_id": environment_id, "secrets": list(names)}
+        data = self._post("appenv_secrets_endpoint", body, suffix="/delete")
+        return parse_model(_DeletedResponse, data, VENDOR, "delete response").deleted
+
+    def delete_secret_bindings_if_present(
+        self, bindings: Sequence[BindingRecord]
+    ) -> list[BindingRecord]:
+        """``POST <APPENV_SECRET_BINDINGS_ENDPOINT>/delete``; the bindings that existed."""
+        keys = [b.model_dump(include={"secret_id", "environment_id", "target"}) for b in bindings]
+        data = self._post("appenv_secret_bindings_endpoint", {"bindings": keys}, suffix="/delete")
+        return parse_model(_BindingsResponse, data, VENDOR, "bindings delete response").bindings
 
     def _post(self, field: str, body: dict[str, Any], *, suffix: str = "") -> Any:
         url = getattr(self, field)

@@ -4,7 +4,8 @@ Values (generated at provisioning, or issued by a rotation) live in Vault; bindi
 the GitOps check and the post-rotation binding update still go through the seed's
 HTTP endpoints, so this block nests an ``HttpSecretBackend`` for them. Layout under the
 mount: ``<prefix>/appenv/<environment_id>/<name>`` for provisioned secrets and
-``<prefix>/secrets/<secret_id>`` for rotated values, each ``{"value": ...}``. Vault and
+``<prefix>/secrets/<secret_id>`` for rotated values, each ``{"value": ...}``; the undo of
+provisioning deletes a key's metadata and every version. Vault and
 ``requests`` errors are translated once, in ``translate_errors()``; hvac's adapter is
 subclassed (a documented extension point) only to keep the HTTP status on its errors.
 """
@@ -219,6 +220,27 @@ class VaultSecretBackend(Block, SecretBackend):
                 stored.append(self._stored(key, version))
         return stored
 
+    def delete_secrets_if_present(self, environment_id: str, names: Sequence[str]) -> list[str]:
+        """Delete every version and the metadata of each provisioned secret that exists.
+
+        Vault answers the delete with 204 whether or not the key exists, so existence is
+        read first, from the metadata (as ``provision_secrets`` does); the names read as
+        existing are returned. A key deleted by someone else in between is still listed.
+        """
+        kv = self.get_client().secrets.kv.v2
+        deleted = []
+        with translate_errors():
+            for name in dict.fromkeys(names):
+                key = self._key("appenv", environment_id, name)
+                try:
+                    metadata = kv.read_secret_metadata(path=key, mount_point=self.mount)
+                except hvac.exceptions.InvalidPath:
+                    continue
+                int(metadata["data"]["current_version"])  # the KV v2 shape, or UpstreamRejected
+                kv.delete_metadata_and_all_versions(path=key, mount_point=self.mount)
+                deleted.append(name)
+        return deleted
+
     def store_secret_value(self, secret_id: str, value: SecretStr) -> StoredSecret:
         """Write ``value`` as a new version; a retry with the same value writes nothing."""
         kv = self.get_client().secrets.kv.v2
@@ -254,6 +276,11 @@ class VaultSecretBackend(Block, SecretBackend):
 
     def create_secret_bindings(self, bindings: Sequence[BindingRecord]) -> list[BindingRecord]:
         return self.endpoints.create_secret_bindings(bindings)
+
+    def delete_secret_bindings_if_present(
+        self, bindings: Sequence[BindingRecord]
+    ) -> list[BindingRecord]:
+        return self.endpoints.delete_secret_bindings_if_present(bindings)
 
     def verify_gitops(self, environment_id: str, repository: str) -> GitOpsStatus:
         return self.endpoints.verify_gitops(environment_id, repository)

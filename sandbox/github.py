@@ -1,7 +1,7 @@
 """A local server that speaks GitHub's REST API well enough for unmodified PyGithub.
 
 It serves the operations the platform uses (organizations, the token's user, repository
-create/get, branches and branch refs, branch protection, file contents) under a prefix —
+create/get/delete, branches and branch refs, branch protection, file contents) under a prefix —
 ``/api/v3`` by default, the GitHub Enterprise Server layout; ``""`` gives the
 api.github.com layout — with GitHub's status codes, error bodies and headers. Responses
 follow the contract schemas in ``tests/contracts/specs``; the tests check them against both
@@ -197,6 +197,10 @@ class GitHubSandbox:
     async def get_repo(self, request: Request) -> Response:
         return GitHubJSON(full_repository(self._links(), self._repo(request)))
 
+    async def delete_repo(self, request: Request) -> Response:
+        self.store.delete_repo(request.path_params["owner"], request.path_params["repo"])
+        return Response(status_code=204)
+
     async def get_branch(self, request: Request) -> Response:
         repo = self._repo(request)
         branch = self.store.branch(repo, request.path_params["branch"])
@@ -278,6 +282,7 @@ class GitHubSandbox:
             (f"{p}/user", self.get_user, ["GET"]),
             (f"{p}/user/repos", self.create_user_repo, ["POST"]),
             (repo, self.get_repo, ["GET"]),
+            (repo, self.delete_repo, ["DELETE"]),
             # Protection first: branch names may contain "/" (x-multi-segment).
             (f"{repo}/branches/{{branch:path}}/protection", self.get_protection, ["GET"]),
             (f"{repo}/branches/{{branch:path}}/protection", self.put_protection, ["PUT"]),

@@ -21,6 +21,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+# Statuses that never carry a body: the server ends them with their headers.
+BODILESS = frozenset({204, 304})
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,16 @@ class GitHubEdge:
             return message
 
         async def snd(message: Message) -> None:
+            # Record before the last byte leaves: once the client has the answer, its
+            # ``with recording()`` block may already be closed. A 204 is complete with its
+            # headers (h11 sends nothing more), so it is recorded before they go.
             if message["type"] == "http.response.start":
                 response["status"], response["headers"] = message["status"], message["headers"]
+                if response["status"] in BODILESS:
+                    self._record(scope, bytes(request_body), response)
             elif message["type"] == "http.response.body":
                 response["body"].extend(message.get("body", b""))
-                if not message.get("more_body", False):
-                    # Record before the last byte leaves: once the client has the answer,
-                    # its ``with recording()`` block may already be closed.
+                if not message.get("more_body", False) and response["status"] not in BODILESS:
                     self._record(scope, bytes(request_body), response)
             await send(message)
 

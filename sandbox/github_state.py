@@ -19,6 +19,7 @@ DOCS = "https://docs.github.com/rest"
 DOC_CREATE_ORG_REPO = f"{DOCS}/repos/repos#create-an-organization-repository"
 DOC_CREATE_USER_REPO = f"{DOCS}/repos/repos#create-a-repository-for-the-authenticated-user"
 DOC_CONTENTS = f"{DOCS}/repos/contents#create-or-update-file-contents"
+DOC_DELETE_REPO = f"{DOCS}/repos/repos#delete-a-repository"
 
 
 class ApiError(Exception):
@@ -148,6 +149,8 @@ class GitHubStore:
         self.accounts = {user.lower(): self.user, org.lower(): Account(org, 2, "Organization")}
         self.repos: dict[tuple[str, str], Repo] = {}
         self._next_id = 1000
+        # The token's classic ``delete_repo`` scope; without it GitHub refuses deletes.
+        self.delete_repo_scope = True
 
     def account(self, login: str, *, kind: str | None = None) -> Account:
         with self.lock:
@@ -207,6 +210,18 @@ class GitHubStore:
             if found is None:
                 raise not_found(doc=f"{DOCS}/repos/repos#get-a-repository")
             return found
+
+    def delete_repo(self, owner: str, name: str) -> Repo:
+        """``DELETE /repos/{owner}/{repo}``: 404 when absent, GitHub's 403 without scope."""
+        with self.lock:
+            key = (owner.lower(), name.lower())
+            if key not in self.repos:
+                raise not_found(doc=DOC_DELETE_REPO)
+            if not self.delete_repo_scope:
+                raise ApiError(
+                    403, "Must have admin rights to Repository.", documentation_url=DOC_DELETE_REPO
+                )
+            return self.repos.pop(key)
 
     def branch(self, repo: Repo, name: str) -> Branch:
         with self.lock:

@@ -13,9 +13,15 @@ with JSON bodies; every one is idempotent:
   an existing secret is kept (``created: false``); generated values are never returned.
 * ``{url}/appenv/secrets/values`` ``{"secret_id", "value"}`` → ``{"secret_id", "path",
   "version"}``: stores a rotated value; each call adds a version.
+* ``{url}/appenv/secrets/delete`` ``{"environment_id", "secrets": [names]}`` →
+  ``{"environment_id", "deleted": [names]}``: removes provisioned secrets (every version);
+  lists only those that existed, so a repeat answers ``deleted: []``.
 * ``{url}/appenv/secret-bindings`` ``{"bindings": [{"secret_id", "environment_id",
   "target", "version"?}]}`` → ``{"bindings": [... with "version"]}``: upsert keyed by
   (secret_id, environment_id, target).
+* ``{url}/appenv/secret-bindings/delete`` ``{"bindings": [{"secret_id", "environment_id",
+  "target"}]}`` → ``{"bindings": [...]}``: removes them, answering those that existed (with
+  the version they had).
 * ``{url}/appenv/gitops-verify`` ``{"environment_id", "repository"}`` →
   ``{"environment_id", "repository", "reconciled", "revision", "message"}``. Not reconciled
   while the environment has secrets provisioned here but no binding targets it yet;
@@ -158,7 +164,13 @@ class SecretEndpointsSandbox:
         return [
             Route("/appenv/secrets", self._endpoint(self._provision), methods=post),
             Route("/appenv/secrets/values", self._endpoint(self._store_value), methods=post),
+            Route("/appenv/secrets/delete", self._endpoint(self._delete_secrets), methods=post),
             Route("/appenv/secret-bindings", self._endpoint(self._bindings_upsert), methods=post),
+            Route(
+                "/appenv/secret-bindings/delete",
+                self._endpoint(self._bindings_delete),
+                methods=post,
+            ),
             Route("/appenv/gitops-verify", self._endpoint(self._gitops_verify), methods=post),
             Route("/secrets/bindings/update", self._endpoint(self._bindings_update), methods=post),
             Route("/{rest:path}", self._endpoint(self._no_route), methods=["GET", *post, "PUT"]),
@@ -197,13 +209,8 @@ class SecretEndpointsSandbox:
     def _provision(self, body: Body) -> Body:
         env = _text(body, "environment_id")
         app = _text(body, "application_id")
-        names = body.get("secrets")
-        if not isinstance(names, list) or not all(
-            isinstance(n, str) and NAME.match(n) for n in names
-        ):
-            raise InvalidInput("secrets must be a list of names", details={"field": "secrets"})
         out = []
-        for name in dict.fromkeys(names):
+        for name in dict.fromkeys(_names(body)):
             entry = self._secrets.get((env, name))
             created = entry is None
             if entry is None:
@@ -214,6 +221,12 @@ class SecretEndpointsSandbox:
             out.append({"name": name, "path": entry["path"], "version": entry["version"]})
             out[-1]["created"] = created
         return {"environment_id": env, "secrets": out}
+
+    def _delete_secrets(self, body: Body) -> Body:
+        env = _text(body, "environment_id")
+        names = _names(body)
+        deleted = [n for n in dict.fromkeys(names) if self._secrets.pop((env, n), None)]
+        return {"environment_id": env, "deleted": deleted}
 
     def _store_value(self, body: Body) -> Body:
         secret_id = _text(body, "secret_id")
@@ -243,6 +256,19 @@ class SecretEndpointsSandbox:
             self._bindings[key] = version
             out.append(_binding(key, version))
         return {"bindings": out}
+
+    def _bindings_delete(self, body: Body) -> Body:
+        items = body.get("bindings")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InvalidInput("bindings must be a list of objects", details={"field": "bindings"})
+        keys = [
+            (_text(i, "secret_id"), _text(i, "environment_id"), _text(i, "target")) for i in items
+        ]
+        removed = []
+        for key in dict.fromkeys(keys):
+            if key in self._bindings:
+                removed.append(_binding(key, self._bindings.pop(key)))
+        return {"bindings": removed}
 
     def _gitops_verify(self, body: Body) -> Body:
         env = _text(body, "environment_id")
@@ -295,6 +321,13 @@ def _binding(key: tuple[str, str, str], version: int | None) -> Body:
         "target": target,
         "version": version,
     }
+
+
+def _names(body: Body) -> list[str]:
+    names = body.get("secrets")
+    if not isinstance(names, list) or not all(isinstance(n, str) and NAME.match(n) for n in names):
+        raise InvalidInput("secrets must be a list of names", details={"field": "secrets"})
+    return names
 
 
 def _text(body: Body, name: str) -> str:

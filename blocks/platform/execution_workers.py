@@ -69,6 +69,14 @@ class _Secrets(_Answer):
     secrets: list[StoredSecret]
 
 
+class _DeletedRepository(_Answer):
+    deleted: bool
+
+
+class _DeletedSecrets(_Answer):
+    deleted: list[str]
+
+
 class _Bindings(_Answer):
     bindings: list[BindingRecord]
 
@@ -213,6 +221,9 @@ class ExecutionWorkers(Block, GitProvider, SecretBackend):
         body = {"repository": repository, "files": dict(files), "message": message}
         return self._post(_Files, "/github/repos/files", body).created
 
+    def delete_repository_if_present(self, name: str) -> bool:
+        return self._post(_DeletedRepository, "/github/repos/delete", {"name": name}).deleted
+
     # -- SecretBackend ----------------------------------------------------------------
     def provision_secrets(
         self, environment_id: str, application_id: str, names: Sequence[str]
@@ -233,6 +244,18 @@ class ExecutionWorkers(Block, GitProvider, SecretBackend):
     def verify_gitops(self, environment_id: str, repository: str) -> GitOpsStatus:
         body = {"environment_id": environment_id, "repository": repository}
         return self._post(GitOpsStatus, "/appenv/gitops-verify", body)
+
+    def delete_secrets_if_present(self, environment_id: str, names: Sequence[str]) -> list[str]:
+        body = {"environment_id": environment_id, "secrets": list(names)}
+        return self._post(_DeletedSecrets, "/appenv/secrets/delete", body).deleted
+
+    def delete_secret_bindings_if_present(
+        self, bindings: Sequence[BindingRecord]
+    ) -> list[BindingRecord]:
+        if not bindings:
+            return []
+        keys = [b.model_dump(include={"secret_id", "environment_id", "target"}) for b in bindings]
+        return self._post(_Bindings, "/appenv/secret-bindings/delete", {"bindings": keys}).bindings
 
     def store_secret_value(self, secret_id: str, value: SecretStr) -> StoredSecret:
         """The value goes in once; the answer (and this result) says only where it went."""

@@ -378,6 +378,7 @@ def _operations(name: str) -> dict[str, Callable[[GitHubProvider], object]]:
         "ensure_branch_protection": lambda g: g.ensure_branch_protection(name),
         "ensure_files": lambda g: g.ensure_files(name, {"new.txt": "x"}, message="m"),
         "get_repository": lambda g: g.get_repository(name),
+        "delete_repository_if_present": lambda g: g.delete_repository_if_present(name),
     }
 
 
@@ -387,6 +388,7 @@ _SENDS = {
     "ensure_branch_protection": ["GET", "PUT"],
     "ensure_files": ["GET", "PUT"],
     "get_repository": ["GET"],
+    "delete_repository_if_present": ["GET", "DELETE"],
 }
 
 

@@ -103,6 +103,33 @@ def test_update_bindings_points_them_at_the_stored_version(backend: HttpSecretBa
     assert backend.update_secret_bindings("s-u", stored, specs) == updated
 
 
+def test_provisioned_secrets_are_deleted_once(
+    backend: HttpSecretBackend, endpoints: SecretEndpointsSandbox
+) -> None:
+    backend.provision_secrets("env-del", "app", ["db", "api"])
+    sent = _record(backend)
+    first = backend.delete_secrets_if_present("env-del", ["db", "never"])
+    second = backend.delete_secrets_if_present("env-del", ["db", "never"])
+
+    assert (first, second) == (["db"], [])
+    assert [str(r.url) for r in sent] == [f"{endpoints.url}/appenv/secrets/delete"] * 2
+    left = [s["name"] for s in endpoints.state()["secrets"] if s["environment_id"] == "env-del"]
+    assert left == ["api"]
+
+
+def test_bindings_are_deleted_once_and_answered_as_they_were(
+    backend: HttpSecretBackend, endpoints: SecretEndpointsSandbox
+) -> None:
+    binding = BindingRecord(secret_id="s-d", environment_id="env-d", target="k8s:d/a", version=3)
+    backend.create_secret_bindings([binding])
+    unversioned = binding.model_copy(update={"version": None})
+    first = backend.delete_secret_bindings_if_present([unversioned])
+    second = backend.delete_secret_bindings_if_present([unversioned])
+
+    assert (first, second) == ([binding], [])
+    assert not [b for b in endpoints.state()["bindings"] if b["secret_id"] == "s-d"]
+
+
 def test_no_internal_token_header_when_not_configured(backend: HttpSecretBackend) -> None:
     sent = _record(backend)
     backend.verify_gitops("env-h", "appenv-env-h")
@@ -153,6 +180,10 @@ OPERATIONS: dict[str, Callable[[HttpSecretBackend], object]] = {
         [BindingRecord(secret_id="s", environment_id="e", target="t")]
     ),
     "verify": lambda b: b.verify_gitops("env-e", "repo"),
+    "delete": lambda b: b.delete_secrets_if_present("env-e", ["db"]),
+    "unbind": lambda b: b.delete_secret_bindings_if_present(
+        [BindingRecord(secret_id="s", environment_id="e", target="t")]
+    ),
     "update": lambda b: b.update_secret_bindings(
         "s",
         StoredSecret(backend="x", path="p", version=1),

@@ -114,6 +114,51 @@ def test_bindings_gitops_and_updates_go_to_the_endpoints(
     assert len([b for b in endpoints.state()["bindings"] if b["secret_id"] == "s-b"]) == 1
 
 
+def test_provisioned_secrets_are_deleted_with_every_version_once(
+    block: VaultSecretBackend, vault: VaultSandbox
+) -> None:
+    block.provision_secrets("env-del", "app", ["db", "api"])
+    _raw(vault).create_or_update_secret(path="idp/appenv/env-del/db", secret={"value": "v2"})
+    first = block.delete_secrets_if_present("env-del", ["db", "never", "db"])
+    second = block.delete_secrets_if_present("env-del", ["db", "never"])
+
+    assert (first, second) == (["db"], [])
+    keys = vault.state()["mounts"]["secret"]
+    assert "idp/appenv/env-del/db" not in keys and "idp/appenv/env-del/api" in keys
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        _raw(vault).read_secret_version(path="idp/appenv/env-del/db", version=1)
+    assert block.provision_secrets("env-del", "app", ["db"])[0].version == 1  # no trace left
+
+
+def test_deleting_reads_first_because_vault_answers_204_either_way(
+    block: VaultSecretBackend, vault: VaultSandbox
+) -> None:
+    block.provision_secrets("env-reads", "app", ["db"])
+    client = block.get_client()
+    seen: list[tuple[str, str, int]] = []
+    client.adapter.session.hooks["response"].append(
+        lambda r, *a, **k: seen.append((r.request.method, r.request.path_url, r.status_code))
+    )
+    block.delete_secrets_if_present("env-reads", ["db", "never"])
+
+    metadata = "/v1/secret/metadata/idp/appenv/env-reads"
+    assert seen == [
+        ("GET", f"{metadata}/db", 200),
+        ("DELETE", f"{metadata}/db", 204),
+        ("GET", f"{metadata}/never", 404),
+    ]
+
+
+def test_deleting_bindings_goes_to_the_endpoints(
+    block: VaultSecretBackend, endpoints: SecretEndpointsSandbox
+) -> None:
+    binding = BindingRecord(secret_id="s-u", environment_id="env-u", target="k8s:u/a")
+    block.create_secret_bindings([binding])
+    assert block.delete_secret_bindings_if_present([binding]) == [binding]
+    assert block.delete_secret_bindings_if_present([binding]) == []
+    assert not [b for b in endpoints.state()["bindings"] if b["secret_id"] == "s-u"]
+
+
 def test_from_env(
     monkeypatch: pytest.MonkeyPatch, vault: VaultSandbox, endpoints: SecretEndpointsSandbox
 ) -> None:
@@ -159,6 +204,7 @@ OPERATIONS: dict[str, Callable[[VaultSecretBackend], object]] = {
     "provision": lambda b: b.provision_secrets("env-err", "app", ["db"]),
     "store": lambda b: b.store_secret_value("s-err", SecretStr("v")),
     "read": lambda b: b.read_secret_value("s-err"),
+    "delete": lambda b: b.delete_secrets_if_present("env-err", ["db"]),
 }
 
 
@@ -232,6 +278,7 @@ def test_refused_connection_on_every_operation() -> None:
         lambda: block.create_secret_bindings([]),
         lambda: block.verify_gitops("e", "r"),
         lambda: block.update_secret_bindings("s", stored, []),
+        lambda: block.delete_secret_bindings_if_present([]),
     ]
     for call in calls:
         with pytest.raises(DomainError) as caught:
@@ -255,3 +302,5 @@ def test_ids_cannot_escape_the_prefix(block: VaultSecretBackend, secret_id: str)
     assert caught.value.code == "invalid_input"
     with pytest.raises(DomainError):
         block.provision_secrets("env", "app", [secret_id])
+    with pytest.raises(DomainError):
+        block.delete_secrets_if_present("env", [secret_id])

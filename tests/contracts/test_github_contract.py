@@ -68,12 +68,12 @@ def all_operations(spec_file: str) -> set[str]:
         f"{method.upper()} {path}"
         for path, item in spec["paths"].items()
         for method in item
-        if method in ("get", "put", "post")
+        if method in ("get", "put", "post", "delete")
     }
 
 
 def test_sandbox_answers_validate_for_every_operation(layout: Layout) -> None:
-    """Success and documented error answers of all eight operations match the schemas."""
+    """Success and documented error answers of all nine operations match the schemas."""
     with layout.sandbox.recording() as exchanges, layout.pygithub() as gh:
         org = gh.get_organization("acme")
         repo = org.create_repo("contract-a", private=True, auto_init=True)
@@ -107,17 +107,26 @@ def test_sandbox_answers_validate_for_every_operation(layout: Layout) -> None:
             allow_deletions=False,
         )
         branch.get_protection()
+        org.create_repo("contract-doomed").delete()
     headers = {"Authorization": f"token {layout.sandbox.token}"}
+    repo_url = f"{layout.sandbox.api_url}/repos/acme"
     with layout.sandbox.recording() as errors:
         url = f"{layout.sandbox.api_url}/repos/acme/contract-a/branches/main/protection"
         assert httpx.put(url, json={"enforce_admins": None}, headers=headers).status_code == 422
         assert httpx.get(f"{layout.sandbox.api_url}/user").status_code == 401
+        assert httpx.delete(f"{repo_url}/contract-doomed", headers=headers).status_code == 404
+        layout.sandbox.store.delete_repo_scope = False
+        try:
+            assert httpx.delete(f"{repo_url}/contract-a", headers=headers).status_code == 403
+        finally:
+            layout.sandbox.store.delete_repo_scope = True
 
     seen = layout.check_all(exchanges) | layout.check_all(errors, request_too=False)
 
     assert seen == all_operations(layout.spec_file)
     statuses = {(e.method, e.status) for e in exchanges + errors}
     assert {("POST", 422), ("GET", 404), ("PUT", 422), ("GET", 401)} <= statuses
+    assert {("DELETE", 204), ("DELETE", 404), ("DELETE", 403)} <= statuses
 
 
 def test_block_requests_and_answers_validate(layout: Layout) -> None:
@@ -134,12 +143,15 @@ def test_block_requests_and_answers_validate(layout: Layout) -> None:
             "contract-block", {"catalog-info.yaml": "kind: Component\n"}, message="m"
         )
         github.get_repository("contract-block")
+        assert github.delete_repository_if_present("contract-block") is True
+        assert github.delete_repository_if_present("contract-block") is False
 
     seen = layout.check_all(exchanges)
 
     assert {
         "POST /orgs/{org}/repos",
         "GET /repos/{owner}/{repo}",
+        "DELETE /repos/{owner}/{repo}",
         "GET /repos/{owner}/{repo}/branches/{branch}",
         "GET /repos/{owner}/{repo}/branches/{branch}/protection",
         "PUT /repos/{owner}/{repo}/branches/{branch}/protection",
@@ -181,3 +193,22 @@ def test_the_relaxation_is_needed(layout: Layout) -> None:
     with pytest.raises(InvalidRequestBody):
         strict.check(put)
     assert layout.contract.check(put) is not None
+
+
+def test_block_sends_exactly_the_observed_delete(layout: Layout) -> None:
+    """The block's DELETE is the request PyGithub 2.10 was recorded sending for
+    ``repo.delete()``: no body, ``Accept: */*``, the token."""
+    flows = load_spec("github-pygithub-2.10-observed-requests.json")["flows"]
+    [observed] = next(f["requests"] for f in flows if f["call"].startswith("repo.delete()"))
+    github = GitHubProvider(base_url=layout.sandbox.api_url, token=layout.sandbox.token, org="acme")
+    github.ensure_repository("appenv-42-undo")
+    with layout.sandbox.recording() as exchanges:
+        assert github.delete_repository_if_present("appenv-42-undo") is True
+
+    [delete] = [e for e in exchanges if e.method == "DELETE"]
+    expected_path = observed["path"].format(base_path=layout.contract.prefix)
+    assert delete.path == expected_path.replace("appenv-42", "appenv-42-undo")
+    assert delete.request_body == b"" and observed["json_body"] is None
+    assert delete.request_headers["accept"] == observed["headers"]["Accept"]
+    assert delete.request_headers["authorization"] == f"token {layout.sandbox.token}"
+    assert "content-type" not in delete.request_headers

@@ -131,6 +131,8 @@ def test_block_and_hvac_traffic_validates(vault: VaultSandbox) -> None:
     block.store_secret_value("contract", SecretStr("one"))
     block.store_secret_value("contract", SecretStr("two"))
     block.read_secret_value("contract")
+    assert block.delete_secrets_if_present("env-c", ["db", "never"]) == ["db"]
+    block_traffic = len(seen)
     kv = client.secrets.kv.v2
     kv.list_secrets(path="idp", mount_point="secret")
     kv.read_secret_metadata(path="idp/secrets/contract", mount_point="secret")
@@ -140,6 +142,10 @@ def test_block_and_hvac_traffic_validates(vault: VaultSandbox) -> None:
     client.sys.read_health_status(method="GET")
 
     covered = {check(response) for response in seen}
+    # The block's own undo, not just hvac's: metadata read, then the delete of every version.
+    assert ("/{kv_v2_mount_path}/metadata/{path}", "delete") in {
+        check(response) for response in seen[:block_traffic]
+    }
     assert {
         ("/{kv_v2_mount_path}/data/{path}", "get"),
         ("/{kv_v2_mount_path}/data/{path}", "post"),

@@ -124,6 +124,94 @@ def test_missing_repository_is_a_404_basic_error(gh: Github) -> None:
     assert caught.value.data["message"] == "Not Found"
 
 
+DELETE_DOCS = "https://docs.github.com/rest/repos/repos#delete-a-repository"
+
+
+def test_delete_answers_204_and_the_repository_is_gone(
+    sandbox: GitHubSandbox, http: httpx.Client, name: str
+) -> None:
+    http.post("/orgs/acme/repos", json={"name": name, "auto_init": True})
+    answer = http.delete(f"/repos/ACME/{name.upper()}")  # names are case-insensitive
+
+    assert (answer.status_code, answer.content) == (204, b"")
+    assert answer.headers["x-ratelimit-remaining"]
+    assert f"acme/{name}" not in httpx.get(f"{sandbox.url}/_sandbox/state").json()["repos"]
+    assert http.get(f"/repos/acme/{name}").status_code == 404
+    assert http.post("/orgs/acme/repos", json={"name": name}).status_code == 201  # reusable
+
+
+def test_deleting_a_missing_repository_is_githubs_404(http: httpx.Client, name: str) -> None:
+    http.post("/orgs/acme/repos", json={"name": name})
+    assert http.delete(f"/repos/acme/{name}").status_code == 204
+    again = http.delete(f"/repos/acme/{name}")
+
+    assert again.status_code == 404
+    assert again.json() == {
+        "message": "Not Found",
+        "documentation_url": DELETE_DOCS,
+        "status": "404",
+    }
+
+
+def test_pygithub_deletes_and_then_sees_nothing(gh: Github, name: str) -> None:
+    gh.get_organization("acme").create_repo(name, auto_init=True)
+    gh.get_repo(f"acme/{name}").delete()
+    with pytest.raises(UnknownObjectException):
+        gh.get_repo(f"acme/{name}")
+
+
+def test_without_the_delete_repo_scope_delete_is_githubs_403(
+    sandbox: GitHubSandbox, http: httpx.Client, name: str
+) -> None:
+    http.post("/orgs/acme/repos", json={"name": name})
+    sandbox.store.delete_repo_scope = False
+    try:
+        answer = http.delete(f"/repos/acme/{name}")
+        missing = http.delete("/repos/acme/never-created")
+    finally:
+        sandbox.store.delete_repo_scope = True
+
+    assert answer.status_code == 403
+    assert answer.json() == {
+        "message": "Must have admin rights to Repository.",
+        "documentation_url": DELETE_DOCS,
+        "status": "403",
+    }
+    assert missing.status_code == 404  # existence is checked first, as on GitHub
+    assert f"acme/{name}" in sandbox.state()["repos"]
+
+
+def test_recording_sees_every_204_before_the_client_does(
+    sandbox: GitHubSandbox, http: httpx.Client
+) -> None:
+    """A 204 is complete with its headers: it must be recorded before they are sent, or a
+    client's ``with recording()`` can close first (this flaked before the fix)."""
+    names = [f"recorded-{next(_names)}" for _ in range(100)]
+    for name in names:
+        http.post("/orgs/acme/repos", json={"name": name})
+    missed = []
+    for name in names:
+        with sandbox.recording() as exchanges:
+            assert http.delete(f"/repos/acme/{name}").status_code == 204
+        if [(e.method, e.status) for e in exchanges] != [("DELETE", 204)]:
+            missed.append(name)
+    assert missed == []
+
+
+def test_delete_honours_auth_and_injected_faults(
+    sandbox: GitHubSandbox, http: httpx.Client, name: str
+) -> None:
+    http.post("/orgs/acme/repos", json={"name": name})
+    unauthenticated = httpx.delete(f"{sandbox.api_url}/repos/acme/{name}")
+    sandbox.server.faults.add(method="DELETE", path=f"/repos/acme/{name}$", statuses=[503])
+    failed = http.delete(f"/repos/acme/{name}")
+
+    assert (unauthenticated.status_code, failed.status_code) == (401, 503)
+    assert failed.json()["status"] == "503"
+    assert f"acme/{name}" in sandbox.state()["repos"]
+    assert http.delete(f"/repos/acme/{name}").status_code == 204
+
+
 @pytest.mark.parametrize(
     "authorization, message",
     [

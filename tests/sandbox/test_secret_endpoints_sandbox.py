@@ -86,6 +86,41 @@ def test_gitops_waits_for_bindings_of_provisioned_secrets(
     endpoints.force_gitops("env-g", None)
 
 
+def test_deleting_secrets_answers_what_existed_and_a_repeat_nothing(
+    http: httpx.Client, endpoints: SecretEndpointsSandbox
+) -> None:
+    provision = {"environment_id": "env-d", "application_id": "app", "secrets": ["db", "api"]}
+    http.post("/appenv/secrets", json=provision)
+    body = {"environment_id": "env-d", "secrets": ["db", "never", "db"]}
+    first = http.post("/appenv/secrets/delete", json=body)
+    second = http.post("/appenv/secrets/delete", json=body)
+
+    assert first.status_code == second.status_code == 200
+    assert first.json() == {"environment_id": "env-d", "deleted": ["db"]}
+    assert second.json() == {"environment_id": "env-d", "deleted": []}
+    left = [s["name"] for s in endpoints.state()["secrets"] if s["environment_id"] == "env-d"]
+    assert left == ["api"]
+    again = http.post("/appenv/secrets", json=provision).json()["secrets"]
+    assert [(s["name"], s["created"]) for s in again] == [("db", True), ("api", False)]
+
+
+def test_deleting_bindings_answers_the_removed_ones_with_their_version(
+    http: httpx.Client, endpoints: SecretEndpointsSandbox
+) -> None:
+    kept = {"secret_id": "s-x", "environment_id": "env-x", "target": "k8s:x/kept"}
+    gone = {"secret_id": "s-x", "environment_id": "env-x", "target": "k8s:x/gone", "version": 2}
+    http.post("/appenv/secret-bindings", json={"bindings": [kept, gone]})
+    key = {k: gone[k] for k in ("secret_id", "environment_id", "target")}
+    body = {"bindings": [key, {**key, "target": "k8s:x/never"}]}
+    first = http.post("/appenv/secret-bindings/delete", json=body).json()
+    second = http.post("/appenv/secret-bindings/delete", json=body).json()
+
+    assert first == {"bindings": [gone]}
+    assert second == {"bindings": []}
+    left = [b["target"] for b in endpoints.state()["bindings"] if b["environment_id"] == "env-x"]
+    assert left == ["k8s:x/kept"]
+
+
 @pytest.mark.parametrize(
     "path, body",
     [
@@ -95,6 +130,10 @@ def test_gitops_waits_for_bindings_of_provisioned_secrets(
         ("/appenv/secret-bindings", {"bindings": [{"secret_id": "s"}]}),
         ("/appenv/gitops-verify", {"environment_id": "e"}),
         ("/secrets/bindings/update", {"secret_id": "s", "stored": {}, "bindings": []}),
+        ("/appenv/secrets/delete", {"environment_id": "e", "secrets": ["../x"]}),
+        ("/appenv/secrets/delete", {"secrets": ["db"]}),
+        ("/appenv/secret-bindings/delete", {"bindings": [{"secret_id": "s", "target": "t"}]}),
+        ("/appenv/secret-bindings/delete", {"bindings": "s"}),
     ],
 )
 def test_invalid_bodies_get_the_platform_error(http: httpx.Client, path: str, body: dict) -> None:
@@ -129,3 +168,10 @@ def test_internal_token_is_enforced_only_when_configured() -> None:
         assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
         assert httpx.post(url, json=body, headers={"X-Internal-Token": "bad"}).status_code == 401
         assert httpx.post(url, json=body, headers={"X-Internal-Token": "s3cret"}).status_code == 200
+        delete = guarded.url + "/appenv/secrets/delete"
+        undo = {"environment_id": "e", "secrets": ["db"]}
+        assert httpx.post(delete, json=undo).status_code == 401
+        assert httpx.post(delete, json=undo, headers={"X-Internal-Token": "s3cret"}).json() == {
+            "environment_id": "e",
+            "deleted": [],
+        }

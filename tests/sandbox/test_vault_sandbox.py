@@ -86,6 +86,19 @@ def test_metadata_and_deletes(kv: hvac.api.secrets_engines.KvV2, http: httpx.Cli
     assert http.get("/v1/secret/metadata/del/a").status_code == 404
 
 
+def test_deleting_metadata_removes_every_version_and_is_204_when_absent(
+    vault: VaultSandbox, kv: hvac.api.secrets_engines.KvV2, http: httpx.Client
+) -> None:
+    kv.create_or_update_secret(path="undo/a", secret={"v": 1})
+    kv.create_or_update_secret(path="undo/a", secret={"v": 2})
+    first = http.delete("/v1/secret/metadata/undo/a")
+    again = http.delete("/v1/secret/metadata/undo/a")  # Vault does not say it was absent
+
+    assert (first.status_code, first.content, again.status_code) == (204, b"", 204)
+    assert http.get("/v1/secret/data/undo/a?version=1").json() == {"errors": []}
+    assert "undo/a" not in vault.state()["mounts"]["secret"]
+
+
 def test_unknown_key_is_a_404_with_an_empty_error_list(http: httpx.Client) -> None:
     response = http.get("/v1/secret/data/never/written")
     assert response.status_code == 404 and response.json() == {"errors": []}

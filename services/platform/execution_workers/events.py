@@ -36,17 +36,21 @@ class EventReporter:
         payload: Mapping[str, Any],
         *,
         flow_run_id: str | None = None,
+        operation: str | None = None,
     ) -> bool:
         """Record one event on the environment; True when the control plane took it.
 
         With a caller's flow run id the event id is derived from (run, event, result,
-        environment), so a retried step reports each outcome once.
+        environment), so a retried step reports each outcome once. ``operation`` (e.g.
+        ``delete``, for an undo reported under its ensure's event name) joins the key, so
+        the undo's event is not mistaken for the ensure's of the same run.
         """
         if self.control_plane is None:
             return False
         event_id = None
         if flow_run_id:
-            event_id = event_id_for(flow_run_id, f"{name.value}:{result.value}", environment_id)
+            key = f"{name.value}:{result.value}" + (f":{operation}" if operation else "")
+            event_id = event_id_for(flow_run_id, key, environment_id)
         try:
             self.control_plane.record_event(
                 name,

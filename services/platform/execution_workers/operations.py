@@ -4,7 +4,8 @@
 ``execution_workers.<operation>``, inside FastAPI's own server span (attributes name the
 repository, environment, secret and provider, never a value), counts errors that come
 from a provider in ``downstream_errors_total{target,code,status}``, and reports the
-``appenv_*`` event with ``success`` or ``error`` to the control plane. Errors are not
+``appenv_*`` event with ``success`` or ``error`` to the control plane. An undo (``delete``)
+reports its ensure's event name with ``"operation": "delete"`` in the payload. Errors are not
 translated here: the blocks already raise ``core.errors`` and the service's one
 exception handler (``services/http.py``) turns them into status and body.
 """
@@ -75,27 +76,39 @@ class Operations:
         attributes: Mapping[str, str | int | bool | None],
         event: EventName | None = None,
         environments: Sequence[str] = (),
+        operation: str | None = None,
     ) -> Iterator[Operation]:
-        """Span + downstream metrics + one event per environment touched."""
+        """Span + downstream metrics + one event per environment touched.
+
+        ``operation`` marks a handler that is not the event's ensure (``"delete"``): every
+        event it reports, success or error, carries ``"operation"`` in its payload.
+        """
         attrs = {ATTRIBUTE_PREFIX + k: v for k, v in attributes.items() if v is not None}
         if self.flow_run_id:
             attrs[ATTRIBUTE_PREFIX + "flow_run_id"] = self.flow_run_id
         with tracer.start_as_current_span(
             name, attributes=attrs, record_exception=False, set_status_on_exception=False
         ) as span:
-            operation = Operation(span, self.metrics)
+            running = Operation(span, self.metrics)
+            marker = {"operation": operation} if operation else {}
+            running.payload.update(marker)
             try:
-                yield operation
+                yield running
             except DomainError as exc:
                 span.set_status(Status(StatusCode.ERROR, exc.code))
                 span.set_attribute(ATTRIBUTE_PREFIX + "error.code", exc.code)
-                failure: dict[str, Any] = {"code": exc.code}
+                failure: dict[str, Any] = {**marker, "code": exc.code}
                 if exc.upstream_status is not None:
                     failure["upstream_status"] = exc.upstream_status
-                self._report(event, environments, EventResult.ERROR, failure, {})
+                self._report(event, environments, EventResult.ERROR, failure, {}, operation)
                 raise
             self._report(
-                event, environments, EventResult.SUCCESS, operation.payload, operation.payload_for
+                event,
+                environments,
+                EventResult.SUCCESS,
+                running.payload,
+                running.payload_for,
+                operation,
             )
 
     def _report(
@@ -105,9 +118,17 @@ class Operations:
         result: EventResult,
         payload: Mapping[str, Any],
         payload_for: Mapping[str, Mapping[str, Any]],
+        operation: str | None,
     ) -> None:
         if event is None:
             return
         for environment_id in dict.fromkeys(environments):
             facts = {**payload, **payload_for.get(environment_id, {})}
-            self.reporter.report(event, environment_id, result, facts, flow_run_id=self.flow_run_id)
+            self.reporter.report(
+                event,
+                environment_id,
+                result,
+                facts,
+                flow_run_id=self.flow_run_id,
+                operation=operation,
+            )

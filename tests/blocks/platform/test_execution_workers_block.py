@@ -102,6 +102,43 @@ def test_secrets_bindings_and_gitops(workers: ExecutionWorkers, sandbox: Sandbox
     assert workers.create_secret_bindings([]) == []
 
 
+def test_the_undo_of_each_side_effect_goes_through_the_service(
+    workers: ExecutionWorkers, sandbox: Sandbox
+) -> None:
+    env = unique("env")
+    name = f"appenv-{env}"
+    workers.ensure_repository(name)
+    workers.provision_secrets(env, "payments", ["db", "api"])
+    binding = BindingRecord(secret_id="db", environment_id=env, target=f"k8s:{env}/db")
+    workers.create_secret_bindings([binding])
+
+    assert workers.delete_secret_bindings_if_present([binding]) == [binding]
+    assert workers.delete_secret_bindings_if_present([binding]) == []
+    assert workers.delete_secret_bindings_if_present([]) == []
+    assert workers.delete_secrets_if_present(env, ["db", "never"]) == ["db"]
+    assert workers.delete_secrets_if_present(env, ["db"]) == []
+    assert workers.delete_repository_if_present(name) is True
+    assert workers.delete_repository_if_present(name) is False
+    assert f"{sandbox.github.org}/{name}" not in sandbox.github.state()["repos"]
+    left = [s["name"] for s in sandbox.endpoints.state()["secrets"] if s["environment_id"] == env]
+    assert left == ["api"]
+
+
+def test_a_forbidden_delete_comes_back_as_forbidden(
+    workers: ExecutionWorkers, sandbox: Sandbox
+) -> None:
+    name = unique("repo")
+    workers.ensure_repository(name)
+    sandbox.github.store.delete_repo_scope = False
+    try:
+        with pytest.raises(DomainError) as caught:
+            workers.delete_repository_if_present(name)
+    finally:
+        sandbox.github.store.delete_repo_scope = True
+    assert (caught.value.code, caught.value.upstream_status) == ("forbidden", 403)
+    assert caught.value.retryable is False
+
+
 def test_a_rotated_value_goes_in_and_only_its_location_comes_back(
     workers: ExecutionWorkers, sandbox: Sandbox
 ) -> None:

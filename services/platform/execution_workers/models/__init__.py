@@ -2,16 +2,22 @@
 
 from services.platform.execution_workers.models.appenv import (
     BindingItem,
+    BindingKey,
     BranchProtectionRequest,
     GitOpsVerifyRequest,
+    SecretBindingsDeleteRequest,
     SecretBindingsRequest,
     SecretBindingsResult,
+    SecretsDeleteRequest,
+    SecretsDeleteResult,
     SecretsRequest,
     SecretsResult,
 )
 from services.platform.execution_workers.models.github import (
     FilesRequest,
     FilesResult,
+    RepositoryDeleteRequest,
+    RepositoryDeleteResult,
     RepositoryRequest,
 )
 from services.platform.execution_workers.models.secrets import (
@@ -27,6 +33,7 @@ from services.platform.execution_workers.models.secrets import (
 __all__ = [
     "AlreadyStored",
     "BindingItem",
+    "BindingKey",
     "BindingTarget",
     "BindingsUpdateRequest",
     "BindingsUpdateResult",
@@ -36,9 +43,14 @@ __all__ = [
     "GitOpsVerifyRequest",
     "HarborRotation",
     "NewValue",
+    "RepositoryDeleteRequest",
+    "RepositoryDeleteResult",
     "RepositoryRequest",
+    "SecretBindingsDeleteRequest",
     "SecretBindingsRequest",
     "SecretBindingsResult",
+    "SecretsDeleteRequest",
+    "SecretsDeleteResult",
     "SecretsRequest",
     "SecretsResult",
     "StoredRef",

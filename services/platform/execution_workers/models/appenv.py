@@ -1,4 +1,5 @@
-"""Bodies of ``/appenv/*``: branch protection, secrets, bindings, the GitOps check."""
+"""Bodies of ``/appenv/*``: branch protection, secrets and bindings (ensure and delete), the
+GitOps check."""
 
 from __future__ import annotations
 
@@ -45,6 +46,18 @@ class SecretsResult(BaseModel):
     secrets: list[StoredSecret] = Field(description="Where each secret lives; never values")
 
 
+class SecretsDeleteRequest(Request):
+    environment_id: EnvironmentId
+    secrets: list[SecretName] = Field(
+        max_length=100, description="Names to delete with every version; absent ones are skipped"
+    )
+
+
+class SecretsDeleteResult(BaseModel):
+    environment_id: str
+    deleted: list[str] = Field(description="The names that existed (and are now deleted)")
+
+
 class BindingItem(Request):
     secret_id: SecretName
     environment_id: EnvironmentId
@@ -62,6 +75,18 @@ class SecretBindingsRequest(Request):
 
 class SecretBindingsResult(BaseModel):
     bindings: list[BindingRecord]
+
+
+class BindingKey(Request):
+    secret_id: SecretName
+    environment_id: EnvironmentId
+    target: Target
+
+
+class SecretBindingsDeleteRequest(Request):
+    bindings: list[BindingKey] = Field(
+        min_length=1, max_length=500, description="Removed by (secret, environment, target)"
+    )
 
 
 class GitOpsVerifyRequest(Request):

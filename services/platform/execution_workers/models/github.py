@@ -1,4 +1,4 @@
-"""Bodies of ``/github/*``: repositories and their initial files."""
+"""Bodies of ``/github/*``: repositories (ensure and delete) and their initial files."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ class RepositoryRequest(Request):
         description="Environment the repository belongs to, for the appenv_repository "
         "event; derived from an appenv-<environment id> name when absent",
     )
+
+
+class RepositoryDeleteRequest(Request):
+    name: RepositoryName
+    environment_id: EnvironmentId | None = Field(
+        None,
+        description="Environment the repository belongs to, for the appenv_repository "
+        "event; derived from an appenv-<environment id> name when absent",
+    )
+
+
+class RepositoryDeleteResult(BaseModel):
+    repository: str = Field(description="The name that was asked for")
+    deleted: bool = Field(description="True when this call deleted it; false when it was gone")
 
 
 class FilesRequest(Request):

@@ -1,7 +1,9 @@
 """``/appenv/*`` (seed 002): branch protection, secrets, bindings, the GitOps check.
 
 Each handler validates its input (the models), opens its span, calls one block, and
-reports its ``appenv_*`` event with ``success`` or ``error``.
+reports its ``appenv_*`` event with ``success`` or ``error``. ``/secrets/delete`` and
+``/secret-bindings/delete`` undo ``/secrets`` and ``/secret-bindings``; they report the
+same events with ``"operation": "delete"``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from services.platform.execution_workers.deps import OperationsDep, ProvidersDep
 from services.platform.execution_workers.models import (
     BranchProtectionRequest,
     GitOpsVerifyRequest,
+    SecretBindingsDeleteRequest,
     SecretBindingsRequest,
     SecretBindingsResult,
+    SecretsDeleteRequest,
+    SecretsDeleteResult,
     SecretsRequest,
     SecretsResult,
 )
+from services.platform.execution_workers.operations import Operation
 from services.platform.execution_workers.providers import GIT, SECRETS
 from services.platform.execution_workers.routers.common import SIDE_EFFECT_ERRORS, environment_of
 
@@ -86,6 +92,29 @@ def provision_secrets(
 
 
 @router.post(
+    "/secrets/delete",
+    response_model=SecretsDeleteResult,
+    summary="Delete an environment's secrets with every version (the undo of /appenv/secrets)",
+)
+def delete_secrets(
+    body: SecretsDeleteRequest, providers: ProvidersDep, operations: OperationsDep
+) -> SecretsDeleteResult:
+    with operations.run(
+        "execution_workers.delete_secrets",
+        attributes={"environment_id": body.environment_id},
+        event=EventName.APPENV_SECRETS,
+        environments=[body.environment_id],
+        operation="delete",
+    ) as op:
+        backend: SecretBackend = providers.require(SECRETS)
+        op.uses(backend)
+        with op.downstream(backend):
+            deleted = backend.delete_secrets_if_present(body.environment_id, body.secrets)
+        op.payload.update(secrets=len(deleted))
+    return SecretsDeleteResult(environment_id=body.environment_id, deleted=deleted)
+
+
+@router.post(
     "/secret-bindings",
     response_model=SecretBindingsResult,
     summary="Ensure secret bindings (upsert by secret, environment and target)",
@@ -109,13 +138,37 @@ def create_secret_bindings(
         records = [BindingRecord(**b.model_dump()) for b in body.bindings]
         with op.downstream(backend):
             bindings = backend.create_secret_bindings(records)
-        for environment in environments:
-            mine = [b for b in bindings if b.environment_id == environment]
-            op.payload_for[environment] = {
-                "bindings": len(mine),
-                "secret_ids": sorted({b.secret_id for b in mine}),
-            }
+        _count_per_environment(op, environments, bindings)
     return SecretBindingsResult(bindings=bindings)
+
+
+@router.post(
+    "/secret-bindings/delete",
+    response_model=SecretBindingsResult,
+    summary="Remove secret bindings (the undo of /appenv/secret-bindings; gone is success)",
+)
+def delete_secret_bindings(
+    body: SecretBindingsDeleteRequest, providers: ProvidersDep, operations: OperationsDep
+) -> SecretBindingsResult:
+    environments = list(dict.fromkeys(b.environment_id for b in body.bindings))
+    secrets = sorted({b.secret_id for b in body.bindings})
+    with operations.run(
+        "execution_workers.delete_secret_bindings",
+        attributes={
+            "environment_id": ",".join(environments),
+            "secret_id": ",".join(secrets),
+        },
+        event=EventName.APPENV_SECRET_BINDINGS,
+        environments=environments,
+        operation="delete",
+    ) as op:
+        backend: SecretBackend = providers.require(SECRETS)
+        op.uses(backend)
+        records = [BindingRecord(**b.model_dump()) for b in body.bindings]
+        with op.downstream(backend):
+            removed = backend.delete_secret_bindings_if_present(records)
+        _count_per_environment(op, environments, removed)
+    return SecretBindingsResult(bindings=removed)
 
 
 @router.post(
@@ -140,3 +193,15 @@ def verify_gitops(
             repository=body.repository, reconciled=status.reconciled, revision=status.revision
         )
     return status
+
+
+def _count_per_environment(
+    op: Operation, environments: list[str], bindings: list[BindingRecord]
+) -> None:
+    """Each environment's event says how many of the bindings (and which secrets) are its."""
+    for environment in environments:
+        mine = [b for b in bindings if b.environment_id == environment]
+        op.payload_for[environment] = {
+            "bindings": len(mine),
+            "secret_ids": sorted({b.secret_id for b in mine}),
+        }

@@ -2,7 +2,8 @@
 
 ``/github/repos/files`` is not in the seed: it is the GitProvider's third operation
 (``ensure_files``, used by ApplicationOnboarding), so that workflows routed through this
-service need nothing else from GitHub.
+service need nothing else from GitHub. ``/github/repos/delete`` is the undo of
+``/github/repos`` (``delete_repository_if_present``), for a provisioning that must roll back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from blocks.models import RepositoryInfo
 from blocks.platform.domain import EventName
 from blocks.ports import GitProvider
 from services.platform.execution_workers.deps import OperationsDep, ProvidersDep
-from services.platform.execution_workers.models import FilesRequest, FilesResult, RepositoryRequest
+from services.platform.execution_workers.models import (
+    FilesRequest,
+    FilesResult,
+    RepositoryDeleteRequest,
+    RepositoryDeleteResult,
+    RepositoryRequest,
+)
 from services.platform.execution_workers.providers import GIT
 from services.platform.execution_workers.routers.common import SIDE_EFFECT_ERRORS, environment_of
 
@@ -43,6 +50,30 @@ def ensure_repository(
             )
         op.payload.update(repository=info.full_name, created=info.created)
     return info
+
+
+@router.post(
+    "/repos/delete",
+    response_model=RepositoryDeleteResult,
+    summary="Delete a repository if it exists (the undo of /github/repos; gone is success)",
+)
+def delete_repository(
+    body: RepositoryDeleteRequest, providers: ProvidersDep, operations: OperationsDep
+) -> RepositoryDeleteResult:
+    environment = environment_of(body.name, body.environment_id)
+    with operations.run(
+        "execution_workers.delete_repository",
+        attributes={"repository": body.name, "environment_id": environment},
+        event=EventName.APPENV_REPOSITORY,
+        environments=[environment] if environment else [],
+        operation="delete",
+    ) as op:
+        git: GitProvider = providers.require(GIT)
+        op.uses(git)
+        with op.downstream(git):
+            deleted = git.delete_repository_if_present(body.name)
+        op.payload.update(repository=body.name, deleted=deleted)
+    return RepositoryDeleteResult(repository=body.name, deleted=deleted)
 
 
 @router.post(

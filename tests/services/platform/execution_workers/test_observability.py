@@ -63,6 +63,29 @@ def test_a_handler_span_names_repository_environment_and_provider(
     assert failed.attributes["idp.error.code"] == "not_found"
 
 
+def test_undo_spans_name_the_operation_and_what_they_removed(
+    client: TestClient, spans: InMemorySpanExporter
+) -> None:
+    env = unique("env")
+    client.post("/github/repos/delete", json={"name": f"appenv-{env}"})
+    binding = {"secret_id": "db", "environment_id": env, "target": f"k8s:{env}/db"}
+    client.post("/appenv/secret-bindings/delete", json={"bindings": [binding]})
+    client.post("/appenv/secrets/delete", json={"environment_id": env, "secrets": ["db"]})
+
+    repository = _span(spans, "execution_workers.delete_repository")
+    bindings = _span(spans, "execution_workers.delete_secret_bindings")
+    secrets = _span(spans, "execution_workers.delete_secrets")
+    assert repository.attributes is not None and bindings.attributes is not None
+    assert repository.attributes["idp.repository"] == f"appenv-{env}"
+    assert repository.attributes["idp.environment_id"] == env
+    assert repository.attributes["idp.provider"] == "github"
+    assert bindings.attributes["idp.secret_id"] == "db"
+    assert secrets.attributes == {
+        "idp.environment_id": env,
+        "idp.provider": "secret-endpoints",
+    }
+
+
 def test_rotation_spans_hold_no_secret_value(
     client: TestClient, sandbox: Sandbox, spans: InMemorySpanExporter
 ) -> None:
