@@ -1,11 +1,11 @@
 """Record one item of each workflow through the product's own code (the lower bound's script).
 
-The bulk flow's and the sweep's per-item functions are the same code the workflows run;
-calling the batch tasks' functions (``task.fn``) here, in the benchmark process, with the
-block documents the platform saved, makes exactly the HTTP calls one item makes in a real
-run (Prefect's own API calls and event websocket excepted: those are the engine's cost,
-which is what the benchmark measures). Imports Prefect: call after ``PREFECT_API_URL``
-points at the stack.
+The bulk flow's and the sweep's batch items run the same step lists as the single
+workflows; calling an item's body here (``ItemRun`` runs its steps inline), in the
+benchmark process, with the block documents the platform saved, makes exactly the HTTP
+calls one item makes in a real run (Prefect's own API calls and event websocket excepted:
+those are the engine's cost, which is what the benchmark measures). Imports Prefect: call
+after ``PREFECT_API_URL`` points at the stack.
 """
 
 from __future__ import annotations
@@ -19,29 +19,33 @@ from bench.trace import Recorder, Template
 from blocks.platform.domain import WORKFLOW_BULK_APPENV_PROVISIONING, WORKFLOW_SECRET_ROTATION_SWEEP
 
 
-def _who(workflow: str) -> Any:
-    from tasks.platform.sweep import SweepRun
+def _run(workflow: str, roles: tuple[str, ...]) -> Any:
+    """A platform run outside Prefect, for calling a batch item's body directly."""
+    from core.steps import StepRun
+    from flows.platform.roles import load_roles
+    from flows.platform.run import PlatformRun
 
-    run_id = str(uuid.uuid4())
-    return SweepRun(flow_run_id=run_id, run_key=run_id, workflow=workflow)
+    async def build() -> Any:
+        loaded = await load_roles(*roles)
+        steps = StepRun(run_id=str(uuid.uuid4()), attempt=1)
+        return PlatformRun(workflow, None, "calibration", loaded, steps)
+
+    return build()
 
 
 def provisioning(platform: Platform, environment_id: str) -> Template:
     """The calls of one environment's provisioning (``environment_id`` is the name to swap)."""
-    from flows.platform.providers import load_control_plane, load_git_provider, load_secret_backend
-    from tasks.platform.bulk_provisioning import ProvisioningOutcome, provision_environment_batch
+    from core.steps import ItemRun
+    from flows.platform.bulk_environment_provisioning import provision_one
+    from flows.platform.environment_provisioning import ROLES
+    from flows.platform.results import ProvisioningOutcome
 
     async def record() -> tuple[Any, Recorder]:
-        cp = await load_control_plane()
-        git = await load_git_provider()
-        backend = await load_secret_backend()
+        run = await _run(WORKFLOW_BULK_APPENV_PROVISIONING, ROLES)
         recorder = Recorder(platform.hosts())
-        who = _who(WORKFLOW_BULK_APPENV_PROVISIONING)
         with recorder.recording():
-            items = await provision_environment_batch.fn(
-                cp, git, backend, [environment_id], who, 1, "calibration"
-            )
-        return items[0], recorder
+            item = await provision_one(run)(ItemRun(environment_id), environment_id)
+        return item, recorder
 
     item, recorder = asyncio.run(record())
     if item.outcome is not ProvisioningOutcome.PROVISIONED:
@@ -51,21 +55,18 @@ def provisioning(platform: Platform, environment_id: str) -> Template:
 
 def rotation(platform: Platform, secret_id: str, robot: str) -> Template:
     """The calls of one secret's rotation in a sweep (secret and robot are names to swap)."""
-    from flows.platform.providers import load_control_plane, load_registry, load_secret_backend
-    from tasks.platform.sweep import RotationOutcome, rotate_secret_batch
+    from core.steps import ItemRun
+    from flows.platform.results import RotationOutcome
+    from flows.platform.secret_rotation import ROLES
+    from flows.platform.secret_rotation_sweep import rotate_due_secret
 
     async def record() -> tuple[Any, Recorder]:
-        cp = await load_control_plane()
-        registry = await load_registry()
-        backend = await load_secret_backend()
-        secret = cp.get_secret(secret_id)
+        run = await _run(WORKFLOW_SECRET_ROTATION_SWEEP, ROLES)
+        secret = run.roles.control_plane.get_secret(secret_id)
         recorder = Recorder(platform.hosts())
-        who = _who(WORKFLOW_SECRET_ROTATION_SWEEP)
         with recorder.recording():
-            items = await rotate_secret_batch.fn(
-                cp, registry, backend, [secret], who, 1, "calibration", None
-            )
-        return items[0], recorder
+            item = await rotate_due_secret(run)(ItemRun(secret_id), secret)
+        return item, recorder
 
     item, recorder = asyncio.run(record())
     if item.outcome is not RotationOutcome.ROTATED:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     IDP_GIT_BLOCK: str = "idp-github/default"
     IDP_REGISTRY_BLOCK: str = "idp-harbor/default"
     IDP_SECRET_BACKEND_BLOCK: str = "idp-vault-secret-backend/default"
+    IDP_SECRET_BINDINGS_BLOCK: str = "idp-http-secret-backend/default"
+    IDP_GITOPS_BLOCK: str = "idp-http-secret-backend/default"
     IDP_CONTROL_PLANE_BLOCK: str = "idp-control-plane/default"
 
     # Persistence

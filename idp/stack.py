@@ -150,6 +150,8 @@ class Stack:
                     "EXECUTION_WORKERS_URL": self.execution_workers_url,
                     "IDP_GIT_BLOCK": EXECUTION_WORKERS_BLOCK,
                     "IDP_SECRET_BACKEND_BLOCK": EXECUTION_WORKERS_BLOCK,
+                    "IDP_SECRET_BINDINGS_BLOCK": EXECUTION_WORKERS_BLOCK,
+                    "IDP_GITOPS_BLOCK": EXECUTION_WORKERS_BLOCK,
                 }
             )
         env.update(self.config.extra_env)

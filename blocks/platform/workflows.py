@@ -39,6 +39,11 @@ class ApplicationEnvironmentProvisioningRequest(_Request):
     environment_id: str = Field(
         pattern=ID_PATTERN, description="Id of a requested application environment"
     )
+    keep_partial: bool = Field(
+        False,
+        description="When the run fails, leave what it created (repository, secrets, "
+        "bindings) instead of removing it",
+    )
 
 
 class SecretRotationRequest(_Request):

@@ -3,17 +3,16 @@
 Trigger: ``POST /api/v1/applications`` on control-plane-api starts a run of
 ``ApplicationOnboarding/idp`` with ``{"request": {"application_id": ...}}``.
 
-Steps: validate (the application may enter onboarding) -> mark onboarding ->
-MaterializeRepositories (the application's base repository, named after it) ->
-SeedInitialConfiguration (README.md and a Backstage catalog-info.yaml, create-only) ->
-mark onboarded -> ``workflow_application_onboarding_completed``. On failure after the
-application was marked onboarding it is marked ``onboarding_failed``, the ``_failed``
-event is recorded and the run ends Failed with the error's code in its message.
+Steps: ValidateApplicationOnboarding (the application may enter onboarding) ->
+MarkApplication onboarding -> MaterializeRepositories (the application's base repository,
+named after it) -> SeedInitialConfiguration (README.md and a Backstage
+catalog-info.yaml, create-only) -> MarkApplication onboarded ->
+``workflow_application_onboarding_completed``. On failure after the application was marked
+onboarding it is marked ``onboarding_failed``, the ``_failed`` event is recorded and the
+run ends Failed with the error's code in its message.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import yaml
 from prefect import flow
@@ -26,13 +25,18 @@ from blocks.platform.domain import (
     EventName,
 )
 from blocks.platform.workflows import ApplicationOnboardingRequest
-from flows.platform.bookkeeping import WorkflowRun, best_effort
-from flows.platform.providers import load_control_plane, load_git_provider
 from flows.platform.results import ApplicationOnboardingResult
-from tasks.platform.control_plane import mark_application, validate_application_onboarding
-from tasks.platform.git import ensure_files, ensure_repository
+from flows.platform.run import PlatformRun, best_effort, error_text
+from tasks.platform.control_plane import MARK_APPLICATION, VALIDATE_APPLICATION_ONBOARDING
+from tasks.platform.repositories import MATERIALIZE_REPOSITORIES, SEED_INITIAL_CONFIGURATION
 
 SEED_COMMIT_MESSAGE = "Initial configuration from the IDP"
+STEPS = (
+    VALIDATE_APPLICATION_ONBOARDING,
+    MARK_APPLICATION,
+    MATERIALIZE_REPOSITORIES,
+    SEED_INITIAL_CONFIGURATION,
+)
 
 
 def initial_configuration(application: ApplicationState) -> dict[str, str]:
@@ -67,45 +71,50 @@ async def application_onboarding(
     request: ApplicationOnboardingRequest,
 ) -> ApplicationOnboardingResult:
     """Onboard an application: base repository and initial configuration."""
-    control_plane, git = await asyncio.gather(load_control_plane(), load_git_provider())
     app_id = request.application_id
-    run = WorkflowRun.begin(WORKFLOW_APPLICATION_ONBOARDING, Aggregate.APPLICATION, app_id)
-    marked = False
-    try:
-        application = await validate_application_onboarding(control_plane, app_id)
-        await mark_application(control_plane, app_id, ApplicationStatus.ONBOARDING, run.flow_run_id)
-        marked = True
-        repository = await ensure_repository(git, app_id, f"Base repository of {app_id}")
-        files = initial_configuration(application)
-        created = await ensure_files(git, repository.name, files, SEED_COMMIT_MESSAGE)
-        await mark_application(control_plane, app_id, ApplicationStatus.ONBOARDED, run.flow_run_id)
-    except Exception as exc:
-        if marked:
-            failed = ApplicationStatus.ONBOARDING_FAILED
-            await best_effort(
-                mark_application(control_plane, app_id, failed, run.flow_run_id, run.reason(exc)),
-                f"marking application {app_id} {failed}",
+    async with PlatformRun.open(
+        WORKFLOW_APPLICATION_ONBOARDING, Aggregate.APPLICATION, app_id, roles=["git"], steps=STEPS
+    ) as run:
+        cp, git = run.roles.control_plane, run.roles.git
+        marked = False
+        try:
+            application = await run(VALIDATE_APPLICATION_ONBOARDING, cp, app_id)
+            await run(MARK_APPLICATION, cp, app_id, ApplicationStatus.ONBOARDING, run.flow_run_id)
+            marked = True
+            repository = await run(
+                MATERIALIZE_REPOSITORIES, git, app_id, f"Base repository of {app_id}"
             )
-        event = run.failure_event(EventName.APPLICATION_ONBOARDING_FAILED, exc)
-        await run.fail(control_plane, event, exc, f"Onboarding of {app_id} failed")
-        raise
+            files = initial_configuration(application)
+            created = await run(
+                SEED_INITIAL_CONFIGURATION, git, repository.name, files, SEED_COMMIT_MESSAGE
+            )
+            await run(MARK_APPLICATION, cp, app_id, ApplicationStatus.ONBOARDED, run.flow_run_id)
+        except Exception as exc:
+            if marked:
+                failed = ApplicationStatus.ONBOARDING_FAILED
+                await best_effort(
+                    run(MARK_APPLICATION, cp, app_id, failed, run.flow_run_id, error_text(exc)),
+                    f"marking application {app_id} {failed}",
+                )
+            event = run.failure_event(EventName.APPLICATION_ONBOARDING_FAILED, exc)
+            await run.fail(event, exc, f"Onboarding of {app_id} failed")
+            raise
 
-    result = ApplicationOnboardingResult(
-        flow_run_id=run.flow_run_id,
-        application_id=app_id,
-        status=ApplicationStatus.ONBOARDED,
-        repository=repository,
-        files_created=created,
-    )
-    event = run.event(
-        EventName.APPLICATION_ONBOARDING_COMPLETED,
-        payload={"repository": repository.full_name, "files_created": created},
-    )
-    summary = [
-        ("application", app_id),
-        ("repository", repository.html_url),
-        ("repository created", repository.created),
-        ("files created", ", ".join(created) or "none (already present)"),
-    ]
-    await run.succeed(control_plane, event, f"Onboarded {app_id}", summary)
-    return result
+        event = run.event(
+            EventName.APPLICATION_ONBOARDING_COMPLETED,
+            payload={"repository": repository.full_name, "files_created": created},
+        )
+        summary = [
+            ("application", app_id),
+            ("repository", repository.html_url),
+            ("repository created", repository.created),
+            ("files created", ", ".join(created) or "none (already present)"),
+        ]
+        await run.succeed(event, f"Onboarded {app_id}", summary)
+        return ApplicationOnboardingResult(
+            flow_run_id=run.flow_run_id,
+            application_id=app_id,
+            status=ApplicationStatus.ONBOARDED,
+            repository=repository,
+            files_created=created,
+        )

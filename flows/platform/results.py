@@ -6,6 +6,8 @@ and version, bindings); they never hold a secret value.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.models import (
@@ -16,8 +18,49 @@ from blocks.models import (
     StoredSecret,
 )
 from blocks.platform.domain import ApplicationStatus, EnvironmentStatus, SecretStatus
-from tasks.platform.bulk_provisioning import ProvisioningItem
-from tasks.platform.sweep import SweepItem
+
+
+class RotationOutcome(StrEnum):
+    ROTATED = "rotated"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another run holds the secret's lock
+
+
+class SweepItem(BaseModel):
+    """One secret's outcome in a sweep."""
+
+    model_config = ConfigDict(frozen=True)
+
+    secret_id: str
+    outcome: RotationOutcome
+    status: SecretStatus | None = Field(None, description="Secret status the rotation left")
+    stored_version: int | None = None
+    bindings: int = 0
+    error_code: str | None = None
+    error: str | None = Field(None, description="Short message; never a secret value")
+    retries: int = 0
+
+
+class ProvisioningOutcome(StrEnum):
+    PROVISIONED = "provisioned"
+    FAILED = "failed"
+
+
+class ProvisioningItem(BaseModel):
+    """One environment's outcome in a bulk run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    environment_id: str
+    outcome: ProvisioningOutcome
+    status: EnvironmentStatus | None = Field(None, description="Status the run left")
+    repository: str | None = Field(None, description="Full name of the repository")
+    secrets: int = 0
+    bindings: int = 0
+    error_code: str | None = None
+    error: str | None = Field(None, description="Short message; never a secret value")
+    retries: int = 0
+    duration_seconds: float = Field(0.0, ge=0, description="From its first step to its last")
 
 
 class _Result(BaseModel):

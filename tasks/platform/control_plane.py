@@ -1,9 +1,9 @@
 """Control-plane steps: read and move domain state, record events, report run outcomes.
 
-These tasks are never cached (``STATE_CACHE``): a retried flow run must read the state
+Every step here is a ``state`` step: never cached (a retried flow run must read the state
 again and move the aggregate back to "in progress" before the cached provider steps
-replay. They are safe to repeat: transitions to the status one already has are no-ops,
-events are recorded once per event id, reports once per run attempt.
+replay) and safe to repeat: a transition to the status the aggregate already has is a
+no-op, an event is recorded once per event id, an outcome once per run attempt.
 
 Each domain event is recorded in the control plane (the system of record, which counts
 ``domain_events_total``) and then emitted as a Prefect event with the same id, so
@@ -15,8 +15,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import anyio
-from prefect import task
 from prefect.events import emit_event
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,7 +32,9 @@ from blocks.platform.domain import (
     EventResult,
     check_transition,
 )
-from tasks.platform.policy import in_limited_thread, in_thread, state_task
+from core.steps import Step
+from tasks.platform.calls import in_thread
+from tasks.platform.policies import CONTROL_PLANE
 
 
 class DomainEventSpec(BaseModel):
@@ -67,16 +67,81 @@ class WorkflowOutcome(BaseModel):
     retries: int = Field(ge=0)
 
 
-# -- shared functions (the sweep calls them in code, the tasks below wrap them) -----------
-async def record_event(
+# -- applications ------------------------------------------------------------------------
+async def validate_application_onboarding(
+    control_plane: ControlPlane, application_id: str
+) -> ApplicationState:
+    """The application exists and may (re)enter onboarding (IllegalTransition otherwise)."""
+    application = await in_thread(control_plane.get_application, application_id)
+    check_transition(application.status, ApplicationStatus.ONBOARDING)
+    return application
+
+
+async def mark_application(
     control_plane: ControlPlane,
-    event: DomainEventSpec,
-    *,
-    limiter: anyio.CapacityLimiter | None = None,
-) -> None:
-    """Record ``event`` in the control plane, then emit it as a Prefect event."""
-    await in_limited_thread(
-        limiter,
+    application_id: str,
+    status: ApplicationStatus,
+    flow_run_id: str,
+    reason: str | None = None,
+) -> ApplicationState:
+    """The application has ``status`` (the control plane enforces the transition table)."""
+    return await in_thread(
+        control_plane.transition_application,
+        application_id,
+        status,
+        flow_run_id=flow_run_id,
+        reason=reason,
+    )
+
+
+# -- environments ------------------------------------------------------------------------
+async def validate_environment_provisioning(
+    control_plane: ControlPlane, environment_id: str
+) -> EnvironmentState:
+    """The environment exists and may (re)enter provisioning."""
+    environment = await in_thread(control_plane.get_environment, environment_id)
+    check_transition(environment.status, EnvironmentStatus.PROVISIONING)
+    return environment
+
+
+async def mark_environment(
+    control_plane: ControlPlane,
+    environment_id: str,
+    status: EnvironmentStatus,
+    flow_run_id: str,
+    reason: str | None = None,
+) -> EnvironmentState:
+    """The environment has ``status``."""
+    return await in_thread(
+        control_plane.transition_environment,
+        environment_id,
+        status,
+        flow_run_id=flow_run_id,
+        reason=reason,
+    )
+
+
+async def finalize_environment_provisioning(
+    control_plane: ControlPlane, environment_id: str, flow_run_id: str
+) -> EnvironmentState:
+    """Seed 001's last step: tell the control plane the environment is provisioned."""
+    return await in_thread(
+        control_plane.transition_environment,
+        environment_id,
+        EnvironmentStatus.PROVISIONED,
+        flow_run_id=flow_run_id,
+    )
+
+
+# -- secrets due, events, outcomes ------------------------------------------------------
+async def list_secrets_due(control_plane: ControlPlane, limit: int) -> list[SecretState]:
+    """Rotatable secrets never rotated or past their interval, oldest first."""
+    return await in_thread(control_plane.list_secrets_due, limit=limit)
+
+
+async def record_domain_event(control_plane: ControlPlane, event: DomainEventSpec) -> None:
+    """The event is in the control plane's log (once) and on Prefect's event stream."""
+    await in_thread(
         control_plane.record_event,
         event.name,
         aggregate=event.aggregate,
@@ -98,110 +163,6 @@ async def record_event(
     )
 
 
-# -- applications ------------------------------------------------------------------------
-@task(
-    name="ValidateApplicationOnboarding", task_run_name="Validate[{application_id}]", **state_task()
-)
-async def validate_application_onboarding(
-    control_plane: ControlPlane, application_id: str
-) -> ApplicationState:
-    """The application exists and may (re)enter onboarding (IllegalTransition otherwise)."""
-    application = await in_thread(control_plane.get_application, application_id)
-    check_transition(application.status, ApplicationStatus.ONBOARDING)
-    return application
-
-
-@task(
-    name="MarkApplication",
-    task_run_name="MarkApplication[{application_id}={status}]",
-    **state_task(),
-)
-async def mark_application(
-    control_plane: ControlPlane,
-    application_id: str,
-    status: ApplicationStatus,
-    flow_run_id: str,
-    reason: str | None = None,
-) -> ApplicationState:
-    """The application has ``status`` (the control plane enforces the transition table)."""
-    return await in_thread(
-        control_plane.transition_application,
-        application_id,
-        status,
-        flow_run_id=flow_run_id,
-        reason=reason,
-    )
-
-
-# -- environments ------------------------------------------------------------------------
-@task(
-    name="ValidateApplicationEnvironmentProvisioning",
-    task_run_name="Validate[{environment_id}]",
-    **state_task(),
-)
-async def validate_environment_provisioning(
-    control_plane: ControlPlane, environment_id: str
-) -> EnvironmentState:
-    """The environment exists and may (re)enter provisioning."""
-    environment = await in_thread(control_plane.get_environment, environment_id)
-    check_transition(environment.status, EnvironmentStatus.PROVISIONING)
-    return environment
-
-
-@task(
-    name="MarkEnvironment",
-    task_run_name="MarkEnvironment[{environment_id}={status}]",
-    **state_task(),
-)
-async def mark_environment(
-    control_plane: ControlPlane,
-    environment_id: str,
-    status: EnvironmentStatus,
-    flow_run_id: str,
-    reason: str | None = None,
-) -> EnvironmentState:
-    return await in_thread(
-        control_plane.transition_environment,
-        environment_id,
-        status,
-        flow_run_id=flow_run_id,
-        reason=reason,
-    )
-
-
-@task(
-    name="FinalizeApplicationEnvironmentProvisioning",
-    task_run_name="FinalizeApplicationEnvironmentProvisioning[{environment_id}]",
-    **state_task(),
-)
-async def finalize_environment_provisioning(
-    control_plane: ControlPlane, environment_id: str, flow_run_id: str
-) -> EnvironmentState:
-    """Seed 001's last step: tell the control plane the environment is provisioned."""
-    return await in_thread(
-        control_plane.transition_environment,
-        environment_id,
-        EnvironmentStatus.PROVISIONED,
-        flow_run_id=flow_run_id,
-    )
-
-
-# -- secrets due, events, outcomes ------------------------------------------------------
-@task(name="ListSecretsDue", task_run_name="ListSecretsDue[limit={limit}]", **state_task())
-async def list_secrets_due(control_plane: ControlPlane, limit: int) -> list[SecretState]:
-    """Rotatable secrets never rotated or past their interval, oldest first."""
-    return await in_thread(control_plane.list_secrets_due, limit=limit)
-
-
-@task(name="RecordDomainEvent", task_run_name="RecordDomainEvent[{event.name}]", **state_task())
-async def record_domain_event(control_plane: ControlPlane, event: DomainEventSpec) -> None:
-    """The event is in the control plane's log (once) and on Prefect's event stream."""
-    await record_event(control_plane, event)
-
-
-@task(
-    name="ReportWorkflowRun", task_run_name="ReportWorkflowRun[{outcome.workflow}]", **state_task()
-)
 async def report_workflow_run(control_plane: ControlPlane, outcome: WorkflowOutcome) -> None:
     """Duration and retries reach the control plane's ``/metrics`` (once per attempt)."""
     await in_thread(
@@ -212,3 +173,35 @@ async def report_workflow_run(control_plane: ControlPlane, outcome: WorkflowOutc
         duration_seconds=outcome.duration_seconds,
         retries=outcome.retries,
     )
+
+
+def _state(name: str, fn: Any, run_name: str) -> Step[..., Any]:
+    return Step(name, fn, CONTROL_PLANE, kind="state", run_name=run_name)
+
+
+VALIDATE_APPLICATION_ONBOARDING = _state(
+    "ValidateApplicationOnboarding", validate_application_onboarding, "Validate[{application_id}]"
+)
+MARK_APPLICATION = _state(
+    "MarkApplication", mark_application, "MarkApplication[{application_id}={status}]"
+)
+VALIDATE_ENVIRONMENT_PROVISIONING = _state(
+    "ValidateApplicationEnvironmentProvisioning",
+    validate_environment_provisioning,
+    "Validate[{environment_id}]",
+)
+MARK_ENVIRONMENT = _state(
+    "MarkEnvironment", mark_environment, "MarkEnvironment[{environment_id}={status}]"
+)
+FINALIZE_ENVIRONMENT_PROVISIONING = _state(
+    "FinalizeApplicationEnvironmentProvisioning",
+    finalize_environment_provisioning,
+    "FinalizeApplicationEnvironmentProvisioning[{environment_id}]",
+)
+LIST_SECRETS_DUE = _state("ListSecretsDue", list_secrets_due, "ListSecretsDue[limit={limit}]")
+RECORD_DOMAIN_EVENT = _state(
+    "RecordDomainEvent", record_domain_event, "RecordDomainEvent[{event.name}]"
+)
+REPORT_WORKFLOW_RUN = _state(
+    "ReportWorkflowRun", report_workflow_run, "ReportWorkflowRun[{outcome.workflow}]"
+)

@@ -1,13 +1,14 @@
 """Tracing of workflow steps: domain attributes on step spans, a span per block call.
 
-Prefect opens a span per task run (a step); ``traced_call``, used by ``tasks.platform.policy``'s
-``in_thread`` for every block call, adds what Prefect cannot know: ``idp.workflow``,
-``idp.step`` (the seed's step name; the span name is the high-cardinality run name),
-``idp.provider`` and the identifiers among the task's parameters (repository, environment,
-secret, robot). Each block call then gets a child span (``github.ensure_repository``)
-under which the instrumented HTTP client spans nest, so a batch task that makes hundreds
-of calls still shows which call went to which repository or secret. Attributes are taken
-from parameters with naming names only, so a secret value can never become one.
+Prefect opens a span per task run (a step, or a batch item); ``traced_call``, used by
+``tasks.platform.calls.in_thread`` for every block call, adds what Prefect cannot know:
+``idp.workflow``, ``idp.step`` (the seed's step name; the span name is the
+high-cardinality run name), ``idp.provider`` and the identifiers among the task's
+parameters (repository, environment, secret, robot). Each block call then gets a child
+span (``github.ensure_repository``) under which the instrumented HTTP client spans nest,
+so a batch item that makes a dozen calls still shows which call went to which repository
+or secret. Attributes are taken from parameters with naming names only, so a secret value
+can never become one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from blocks.platform.domain import EventName
 from blocks.ports import GitProvider, RegistryProvider
 from core.errors import DomainError
+from core.steps.step import inline_step
 from core.telemetry import ATTRIBUTE_PREFIX, AttributeValue, annotate
 
 tracer = trace.get_tracer(__name__)
@@ -81,7 +83,7 @@ def _annotate_step() -> None:
     annotate(
         {
             "workflow": flow_ctx.flow.name if flow_ctx and flow_ctx.flow else None,
-            "step": ctx.task.name,
+            "step": inline_step() or ctx.task.name,
             "provider": ",".join(sorted({provider_name(b) for b in blocks})) or None,
             **naming_attributes(ctx.parameters, *blocks),
         }

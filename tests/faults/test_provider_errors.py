@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from prefect.states import State
 
+from flows.platform.results import ProvisioningOutcome, RotationOutcome
 from sandbox.run import Sandbox
-from tasks.platform.bulk_provisioning import ProvisioningOutcome
-from tasks.platform.sweep import RotationOutcome
 from tests.faults.support import (
     RestartableControlPlane,
     check_environment,

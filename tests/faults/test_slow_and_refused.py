@@ -5,13 +5,14 @@ done twice, and the workflows finish once the provider is back."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
 import flows.platform.environment_provisioning
 from core.settings import get_settings
 from sandbox.run import Sandbox
-from tasks.platform.secrets import verify_gitops_reconciliation
+from tasks.platform.secrets import VERIFY_GITOPS_RECONCILIATION
 from tests.faults.support import (
     RestartableControlPlane,
     check_environment,
@@ -54,10 +55,11 @@ def test_answers_slower_than_the_timeout_are_retried_without_duplicates(
     # A request stuck in a queue past the timeout (never handled, as the client gave up).
     sandbox.harbor.server.faults.add(path=r"/robots$", latency_ms=3000, times=1)
     # And a task whose own timeout fires first (60 s in production, 1 s here).
+    one_second = replace(VERIFY_GITOPS_RECONCILIATION.policy, timeout_seconds=1)
     monkeypatch.setattr(
         flows.platform.environment_provisioning,
-        "verify_gitops_reconciliation",
-        verify_gitops_reconciliation.with_options(timeout_seconds=1),
+        "VERIFY_GITOPS_RECONCILIATION",
+        replace(VERIFY_GITOPS_RECONCILIATION, policy=one_second),
     )
     sandbox.endpoints.server.faults.add(path="/appenv/gitops-verify$", latency_ms=1500, times=1)
     before = sum(retries_total(control_plane.url, w) for w in WORKFLOWS)

@@ -17,6 +17,7 @@ import pytest
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
@@ -61,6 +62,7 @@ def saved_blocks(
     GitHubProvider.from_env(settings).save("default", overwrite=True)
     HarborProvider.from_env(settings).save("default", overwrite=True)
     VaultSecretBackend.from_env(settings).save("default", overwrite=True)
+    HttpSecretBackend.from_env(settings).save("default", overwrite=True)
     ControlPlane(url=control_plane_server.url).save("default", overwrite=True)
 
 

@@ -13,10 +13,9 @@ from prefect.states import State
 
 from blocks.platform.domain import appenv_repository_name
 from blocks.platform.workflows import BulkEnvironmentProvisioningRequest
-from flows.platform.bulk_environment_provisioning import batch_size, bulk_environment_provisioning
-from flows.platform.results import BulkEnvironmentProvisioningResult
+from flows.platform.bulk_environment_provisioning import bulk_environment_provisioning
+from flows.platform.results import BulkEnvironmentProvisioningResult, ProvisioningOutcome
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
-from tasks.platform.bulk_provisioning import ProvisioningOutcome
 from tests.flows.platform.support import (
     ControlPlaneServer,
     Domain,
@@ -89,7 +88,7 @@ def test_running_it_again_creates_nothing_twice_and_retries_transient_errors(
 ) -> None:
     env_ids = environments(domain, 2)
     assert bulk(env_ids).result().failed == 0
-    # The second run meets a 503 on the bindings endpoint once, and retries it in code.
+    # The second run meets a 503 on the bindings endpoint once: Prefect retries the item.
     sandbox.endpoints.server.faults.add(path="/appenv/secret-bindings", statuses=[503])
 
     result = bulk(env_ids).result()
@@ -123,13 +122,6 @@ def test_at_most_max_concurrency_environments_are_in_flight(
     assert bulk(env_ids, max_concurrency=2).result().provisioned == 6
 
     assert time.monotonic() - started >= 0.6
-
-
-@pytest.mark.parametrize(
-    ("concurrency", "size"), [(1, 100), (20, 100), (30, 120), (50, 100), (100, 100), (200, 200)]
-)
-def test_a_batch_is_a_whole_number_of_waves(concurrency: int, size: int) -> None:
-    assert batch_size(concurrency) == size
 
 
 def test_the_flow_takes_one_request_and_returns_one_result() -> None:

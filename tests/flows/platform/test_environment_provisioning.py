@@ -21,8 +21,8 @@ from tests.flows.platform.support import (
 )
 
 
-def provision(env_id: str) -> State[Any]:
-    request = ApplicationEnvironmentProvisioningRequest(environment_id=env_id)
+def provision(env_id: str, **options: Any) -> State[Any]:
+    request = ApplicationEnvironmentProvisioningRequest(environment_id=env_id, **options)
     return run(application_environment_provisioning(request=request, return_state=True))
 
 
@@ -161,12 +161,12 @@ def test_gitops_that_never_converges_fails_after_its_polls(
     assert reported is not None and reported["retries"] == 4  # every poll was a retry
 
 
-def test_retrying_a_failed_run_skips_the_steps_that_succeeded(
+def test_retrying_a_run_that_kept_its_partial_work_skips_the_steps_that_succeeded(
     domain: Domain, sandbox: Sandbox, control_plane_server: ControlPlaneServer
 ) -> None:
     env_id = domain.environment()
     sandbox.endpoints.server.faults.add(path="/appenv/gitops-verify", statuses=[403])
-    first = provision(env_id)
+    first = provision(env_id, keep_partial=True)
     assert first.is_failed() and "[forbidden]" in str(first.message)
     assert domain.environment_state(env_id)["status"] == "provisioning_failed"
 

@@ -17,12 +17,11 @@ from sqlmodel import col
 
 from blocks.platform.workflows import SecretRotationSweepRequest
 from blocks.vault import VaultSecretBackend
-from flows.platform.results import SecretRotationSweepResult
+from flows.platform.results import RotationOutcome, SecretRotationSweepResult
 from flows.platform.secret_rotation_sweep import release_locks_on_abort, secret_rotation_sweep
 from sandbox.run import Sandbox
 from services.platform.control_plane.models import Secret
 from services.platform.control_plane.models.common import utcnow
-from tasks.platform.sweep import RotationOutcome
 from tests.flows.platform.support import (
     ControlPlaneServer,
     Domain,

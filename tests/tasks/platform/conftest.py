@@ -1,4 +1,4 @@
-"""Fixtures for task-layer tests: ``task.fn(...)`` against the sandbox, no Prefect server."""
+"""Fixtures for step-layer tests: the steps' functions against the sandbox, no Prefect server."""
 
 from __future__ import annotations
 

@@ -10,20 +10,26 @@ from blocks.github import GitHubProvider
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
-from tasks.platform.git import ensure_branch_protection, ensure_files, ensure_repository
+from tasks.platform.repositories import (
+    apply_branch_protection,
+    materialize_repository,
+    seed_initial_configuration,
+)
 from tasks.platform.secrets import (
-    ensure_secret_bindings,
+    create_secret_bindings,
     provision_secrets,
     verify_gitops_reconciliation,
 )
 from tests.flows.platform.support import unique
 
 
-def test_ensure_repository_creates_once_then_adopts(git: GitHubProvider, sandbox: Sandbox) -> None:
+def test_materialize_repository_creates_once_then_adopts(
+    git: GitHubProvider, sandbox: Sandbox
+) -> None:
     name = unique("repo")
 
-    first = asyncio.run(ensure_repository.fn(git, name, "a test"))
-    second = asyncio.run(ensure_repository.fn(git, name, "a test"))
+    first = asyncio.run(materialize_repository(git, name, "a test"))
+    second = asyncio.run(materialize_repository(git, name, "a test"))
 
     assert (first.created, second.created) == (True, False)
     assert first.full_name == second.full_name == f"{DEFAULT_GITHUB_ORG}/{name}"
@@ -31,13 +37,13 @@ def test_ensure_repository_creates_once_then_adopts(git: GitHubProvider, sandbox
     assert [r for r in repos if r.endswith(f"/{name}")] == [first.full_name]
 
 
-def test_ensure_branch_protection_requires_a_review_and_is_idempotent(
+def test_apply_branch_protection_requires_a_review_and_is_idempotent(
     git: GitHubProvider, sandbox: Sandbox
 ) -> None:
-    repo = asyncio.run(ensure_repository.fn(git, unique("repo"))).name
+    repo = asyncio.run(materialize_repository(git, unique("repo"))).name
 
-    first = asyncio.run(ensure_branch_protection.fn(git, repo, 1))
-    second = asyncio.run(ensure_branch_protection.fn(git, repo, 1))
+    first = asyncio.run(apply_branch_protection(git, repo, 1))
+    second = asyncio.run(apply_branch_protection(git, repo, 1))
 
     assert (first.changed, second.changed) == (True, False)
     assert second.required_approving_review_count >= 1
@@ -45,12 +51,12 @@ def test_ensure_branch_protection_requires_a_review_and_is_idempotent(
     assert state["branches"][first.branch]["protected"] is True
 
 
-def test_ensure_files_creates_only_what_is_missing(git: GitHubProvider) -> None:
-    repo = asyncio.run(ensure_repository.fn(git, unique("repo"))).name
+def test_seed_initial_configuration_creates_only_what_is_missing(git: GitHubProvider) -> None:
+    repo = asyncio.run(materialize_repository(git, unique("repo"))).name
     files = {"catalog-info.yaml": "kind: Component\n", "docs/index.md": "# docs\n"}
 
-    first = asyncio.run(ensure_files.fn(git, repo, files, "seed"))
-    second = asyncio.run(ensure_files.fn(git, repo, files, "seed"))
+    first = asyncio.run(seed_initial_configuration(git, repo, files, "seed"))
+    second = asyncio.run(seed_initial_configuration(git, repo, files, "seed"))
 
     assert (sorted(first), second) == (sorted(files), [])
 
@@ -58,8 +64,8 @@ def test_ensure_files_creates_only_what_is_missing(git: GitHubProvider) -> None:
 def test_provision_secrets_is_create_only(backend: VaultSecretBackend) -> None:
     env_id = unique("env")
 
-    first = asyncio.run(provision_secrets.fn(backend, env_id, "app", ["db", "api"]))
-    second = asyncio.run(provision_secrets.fn(backend, env_id, "app", ["db", "api"]))
+    first = asyncio.run(provision_secrets(backend, env_id, "app", ["db", "api"]))
+    second = asyncio.run(provision_secrets(backend, env_id, "app", ["db", "api"]))
 
     assert [s.path for s in first] == [
         f"secret/idp/appenv/{env_id}/db",
@@ -73,8 +79,8 @@ def test_bindings_target_the_environment_and_are_upserted(
 ) -> None:
     env_id = unique("env")
 
-    asyncio.run(ensure_secret_bindings.fn(backend, env_id, ["db", "api"]))
-    records = asyncio.run(ensure_secret_bindings.fn(backend, env_id, ["db", "api"]))
+    asyncio.run(create_secret_bindings(backend, env_id, ["db", "api"]))
+    records = asyncio.run(create_secret_bindings(backend, env_id, ["db", "api"]))
 
     assert {(r.secret_id, r.target) for r in records} == {
         ("db", f"k8s:{env_id}/db"),
@@ -92,11 +98,11 @@ def test_verify_gitops_passes_only_when_reconciled(
     sandbox.endpoints.force_gitops(env_id, reconciled, "" if reconciled else "syncing")
     try:
         if reconciled:
-            status = asyncio.run(verify_gitops_reconciliation.fn(backend, env_id, "appenv-x"))
+            status = asyncio.run(verify_gitops_reconciliation(backend, env_id, "appenv-x"))
             assert status.reconciled is True
         else:
             with pytest.raises(DomainError) as raised:
-                asyncio.run(verify_gitops_reconciliation.fn(backend, env_id, "appenv-x"))
+                asyncio.run(verify_gitops_reconciliation(backend, env_id, "appenv-x"))
             # Not converged yet is transient: the task's retries are its polling.
             assert (raised.value.code, raised.value.retryable) == ("upstream_timeout", True)
     finally:
