@@ -27,7 +27,7 @@ from blocks._http import (
     translate_http_errors,
 )
 from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
-from blocks.ports import SecretBackend
+from blocks.ports import GitOpsVerifier, SecretBindings, SecretStore
 from core.errors import InvalidInput
 from core.settings import Settings, get_settings
 
@@ -80,7 +80,7 @@ class _BindingsResponse(BaseModel):
     bindings: list[BindingRecord]
 
 
-class HttpSecretBackend(Block, SecretBackend):
+class HttpSecretBackend(Block, SecretStore, SecretBindings, GitOpsVerifier):
     """Secrets, bindings and GitOps checks through the seed's HTTP endpoints.
 
     Example:
@@ -151,7 +151,7 @@ class HttpSecretBackend(Block, SecretBackend):
             timeout=self.timeout_seconds, headers=headers, verify=shared_ssl_context()
         )
 
-    # -- SecretBackend ----------------------------------------------------------------
+    # -- SecretStore, SecretBindings, GitOpsVerifier ---------------------------------
     def provision_secrets(
         self, environment_id: str, application_id: str, names: Sequence[str]
     ) -> list[StoredSecret]:

@@ -1,9 +1,9 @@
 """Secrets in HashiCorp Vault's KV v2 engine, spoken with unmodified hvac 2.4.
 
-Values (generated at provisioning, or issued by a rotation) live in Vault; bindings,
-the GitOps check and the post-rotation binding update still go through the seed's
-HTTP endpoints, so this block nests an ``HttpSecretBackend`` for them. Layout under the
-mount: ``<prefix>/appenv/<environment_id>/<name>`` for provisioned secrets and
+A ``SecretStore``: values (generated at provisioning, or issued by a rotation) live in
+Vault; bindings and the GitOps check are other roles (the secret system's HTTP
+endpoints, ``blocks/secret_endpoints.py``). Layout under the mount:
+``<prefix>/appenv/<environment_id>/<name>`` for provisioned secrets and
 ``<prefix>/secrets/<secret_id>`` for rotated values, each ``{"value": ...}``; the undo of
 provisioning deletes a key's metadata and every version. Vault and
 ``requests`` errors are translated once, in ``translate_errors()``; hvac's adapter is
@@ -27,9 +27,8 @@ from prefect.blocks.core import Block
 from pydantic import Field, PrivateAttr, SecretStr
 
 from blocks._http import ClientSlot, error_for_status, required, retry_after_seconds
-from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
-from blocks.ports import SecretBackend
-from blocks.secret_endpoints import HttpSecretBackend
+from blocks.models import StoredSecret
+from blocks.ports import SecretStore
 from core.errors import (
     Conflict,
     DomainError,
@@ -45,12 +44,6 @@ VENDOR = "vault"
 BACKEND = "vault"
 CAS_MISMATCH = "check-and-set parameter did not match"
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-# The endpoints Vault does not replace: bindings, GitOps check, bindings update.
-ENDPOINT_VARS = (
-    "APPENV_SECRET_BINDINGS_ENDPOINT",
-    "APPENV_GITOPS_VERIFY_ENDPOINT",
-    "SECRET_BINDINGS_UPDATE_ENDPOINT",
-)
 _STATUS_BY_CLASS: dict[type[hvac.exceptions.VaultError], int] = {
     hvac.exceptions.InvalidRequest: 400,
     hvac.exceptions.Unauthorized: 401,
@@ -128,8 +121,8 @@ def _is_cas_mismatch(exc: hvac.exceptions.VaultError) -> bool:
     return any(CAS_MISMATCH in str(e) for e in exc.errors or [])
 
 
-class VaultSecretBackend(Block, SecretBackend):
-    """Secret values in Vault KV v2; bindings and GitOps checks via the HTTP endpoints.
+class VaultSecretBackend(Block, SecretStore):
+    """Secret values in Vault KV v2 (the ``SecretStore`` role).
 
     Example:
         ```python
@@ -141,29 +134,25 @@ class VaultSecretBackend(Block, SecretBackend):
     """
 
     _block_type_name = "IDP Vault Secret Backend"
-    _description = "Secret values in HashiCorp Vault KV v2; bindings via the HTTP endpoints."
+    _description = "Secret values in HashiCorp Vault KV v2."
 
     addr: str = Field(..., description="Vault address, e.g. https://vault:8200 (VAULT_ADDR)")
     token: SecretStr = Field(..., description="Vault token (VAULT_TOKEN)")
     mount: str = Field("secret", description="Mount point of the KV v2 engine (VAULT_KV_MOUNT)")
     path_prefix: str = Field("idp", description="Key prefix under the mount for platform secrets")
     timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one Vault call, seconds")
-    endpoints: HttpSecretBackend = Field(
-        ..., description="HTTP endpoints for secret bindings, GitOps checks and binding updates"
-    )
 
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> VaultSecretBackend:
-        """Build from VAULT_ADDR, VAULT_TOKEN, VAULT_KV_MOUNT and the binding endpoints."""
+        """Build from VAULT_ADDR, VAULT_TOKEN and VAULT_KV_MOUNT."""
         settings = settings or get_settings()
         return cls(
             addr=required(settings.VAULT_ADDR, "VAULT_ADDR"),
             token=required(settings.VAULT_TOKEN, "VAULT_TOKEN"),
             mount=settings.VAULT_KV_MOUNT,
             timeout_seconds=settings.PROVIDER_TIMEOUT_SECONDS,
-            endpoints=HttpSecretBackend.from_env(settings, require=ENDPOINT_VARS),
         )
 
     def get_client(self) -> hvac.Client:
@@ -172,7 +161,6 @@ class VaultSecretBackend(Block, SecretBackend):
 
     def close(self) -> None:
         self._slot.close(lambda c: c.adapter.close())
-        self.endpoints.close()
 
     def _build_client(self) -> hvac.Client:
         return hvac.Client(
@@ -194,7 +182,7 @@ class VaultSecretBackend(Block, SecretBackend):
     def _stored(self, key: str, version: int) -> StoredSecret:
         return StoredSecret(backend=BACKEND, path=f"{self.mount}/{key}", version=version)
 
-    # -- SecretBackend ----------------------------------------------------------------
+    # -- SecretStore -------------------------------------------------------------------
     def provision_secrets(
         self, environment_id: str, application_id: str, names: Sequence[str]
     ) -> list[StoredSecret]:
@@ -273,22 +261,6 @@ class VaultSecretBackend(Block, SecretBackend):
         if value is None:
             raise NotFound(f"{VENDOR}: no value at {key}", details={"vendor": VENDOR, "path": key})
         return SecretStr(value)
-
-    def create_secret_bindings(self, bindings: Sequence[BindingRecord]) -> list[BindingRecord]:
-        return self.endpoints.create_secret_bindings(bindings)
-
-    def delete_secret_bindings_if_present(
-        self, bindings: Sequence[BindingRecord]
-    ) -> list[BindingRecord]:
-        return self.endpoints.delete_secret_bindings_if_present(bindings)
-
-    def verify_gitops(self, environment_id: str, repository: str) -> GitOpsStatus:
-        return self.endpoints.verify_gitops(environment_id, repository)
-
-    def update_secret_bindings(
-        self, secret_id: str, stored: StoredSecret, bindings: Sequence[BindingSpec]
-    ) -> list[BindingRecord]:
-        return self.endpoints.update_secret_bindings(secret_id, stored, bindings)
 
     def _current(self, key: str) -> tuple[int, str | None]:
         """(current version, live value or None); (0, None) when the key never existed."""

@@ -22,6 +22,7 @@ from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.models import BindingRecord, BindingSpec
 from blocks.platform.domain import appenv_repository_name
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
 from core.settings import get_settings
@@ -89,14 +90,16 @@ def walk_harbor(harbor: HarborProvider, project: str | None) -> SecretStr:
     return second
 
 
-def walk_secrets(backend: VaultSecretBackend, secret: SecretStr) -> None:
-    print(f"Secret backend (Vault {backend.addr}, mount {backend.mount})")
+def walk_secrets(
+    backend: VaultSecretBackend, endpoints: HttpSecretBackend, secret: SecretStr
+) -> None:
+    print(f"Secret store (Vault {backend.addr}, mount {backend.mount}) and the secret system")
     provisioned = backend.provision_secrets(ENVIRONMENT, APPLICATION, ["app-config"])
     for item in provisioned:
         _say("provision_secrets", f"{item.path} v{item.version}")
     stored = backend.store_secret_value("payments-registry", secret)
     _say("store_secret_value", f"{stored.path} v{stored.version} (value never printed)")
-    bindings = backend.create_secret_bindings(
+    bindings = endpoints.create_secret_bindings(
         [
             BindingRecord(
                 secret_id="payments-registry",
@@ -106,9 +109,9 @@ def walk_secrets(backend: VaultSecretBackend, secret: SecretStr) -> None:
         ]
     )
     _say("create_secret_bindings", ", ".join(b.target for b in bindings))
-    status = backend.verify_gitops(ENVIRONMENT, appenv_repository_name(ENVIRONMENT))
+    status = endpoints.verify_gitops(ENVIRONMENT, appenv_repository_name(ENVIRONMENT))
     _say("verify_gitops", f"reconciled={status.reconciled} revision={status.revision}")
-    updated = backend.update_secret_bindings(
+    updated = endpoints.update_secret_bindings(
         "payments-registry",
         stored,
         [BindingSpec(environment_id=ENVIRONMENT, target=f"k8s:{ENVIRONMENT}/registry")],
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             walk_github(GitHubProvider.from_env())
             secret = walk_harbor(HarborProvider.from_env(), settings.HARBOR_PROJECT)
-            walk_secrets(VaultSecretBackend.from_env(), secret)
+            walk_secrets(VaultSecretBackend.from_env(), HttpSecretBackend.from_env(), secret)
         except DomainError as exc:
             print(f"FAILED: {exc}")
             return 1

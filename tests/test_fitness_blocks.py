@@ -33,7 +33,13 @@ from blocks.platform.domain import (
     SecretStatus,
 )
 from blocks.platform.execution_workers import ExecutionWorkers
-from blocks.ports import GitProvider, RegistryProvider, SecretBackend
+from blocks.ports import (
+    GitOpsVerifier,
+    GitProvider,
+    RegistryProvider,
+    SecretBindings,
+    SecretStore,
+)
 from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError, all_error_classes
@@ -102,9 +108,7 @@ BLOCKS: dict[str, Callable[[str], Any]] = {
     "harbor": lambda url: HarborProvider(
         url=url, username="robot$rotator", password=SecretStr(TOKEN), timeout_seconds=5
     ),
-    "vault": lambda url: VaultSecretBackend(
-        addr=url, token=SecretStr(TOKEN), timeout_seconds=5, endpoints=endpoints(url)
-    ),
+    "vault": lambda url: VaultSecretBackend(addr=url, token=SecretStr(TOKEN), timeout_seconds=5),
     "secret-endpoints": endpoints,
     "control-plane": lambda url: ControlPlane(
         url=url, internal_token=SecretStr(TOKEN), timeout_seconds=5
@@ -121,15 +125,17 @@ GIT_CALLS: dict[str, Callable[[Any], Any]] = {
     "ensure_files": lambda b: b.ensure_files("appenv-pay-dev", {"a.md": "x"}, message="m"),
     "delete_repository_if_present": lambda b: b.delete_repository_if_present("appenv-pay-dev"),
 }
-SECRET_CALLS: dict[str, Callable[[Any], Any]] = {
+STORE_CALLS: dict[str, Callable[[Any], Any]] = {
     "provision_secrets": lambda b: b.provision_secrets("pay-dev", "pay", ["db"]),
+    "store_secret_value": lambda b: b.store_secret_value("db", SecretStr("new-value-42")),
+    "delete_secrets_if_present": lambda b: b.delete_secrets_if_present("pay-dev", ["db"]),
+}
+BINDING_CALLS: dict[str, Callable[[Any], Any]] = {
     "create_secret_bindings": lambda b: b.create_secret_bindings([BINDING]),
     "verify_gitops": lambda b: b.verify_gitops("pay-dev", "appenv-pay-dev"),
-    "store_secret_value": lambda b: b.store_secret_value("db", SecretStr("new-value-42")),
     "update_secret_bindings": lambda b: b.update_secret_bindings(
         "db", STORED, [BindingSpec(environment_id="pay-dev", target="k8s:pay-dev/db")]
     ),
-    "delete_secrets_if_present": lambda b: b.delete_secrets_if_present("pay-dev", ["db"]),
     "delete_secret_bindings_if_present": lambda b: b.delete_secret_bindings_if_present([BINDING]),
 }
 CALLS: dict[str, dict[str, Callable[[Any], Any]]] = {
@@ -138,9 +144,9 @@ CALLS: dict[str, dict[str, Callable[[Any], Any]]] = {
         "find_robot": lambda b: b.find_robot("ci", project="idp"),
         "refresh_robot_secret": lambda b: b.refresh_robot_secret(7),
     },
-    "vault": SECRET_CALLS,
-    "secret-endpoints": SECRET_CALLS,
-    "execution-workers": {**GIT_CALLS, **SECRET_CALLS},
+    "vault": STORE_CALLS,
+    "secret-endpoints": {**STORE_CALLS, **BINDING_CALLS},
+    "execution-workers": {**GIT_CALLS, **STORE_CALLS, **BINDING_CALLS},
     "control-plane": {
         "get_application": lambda b: b.get_application("pay"),
         "get_environment": lambda b: b.get_environment("pay-dev"),
@@ -235,7 +241,8 @@ def test_a_misbehaving_upstream_yields_a_domain_error(
 def test_every_port_method_of_a_block_is_probed(block: str) -> None:
     """A method added to a port (e.g. an undo) cannot be left out of the probes above."""
     instance = BLOCKS[block]("http://127.0.0.1:9")
-    ports = [p for p in (GitProvider, RegistryProvider, SecretBackend) if isinstance(instance, p)]
+    roles = (GitProvider, RegistryProvider, SecretStore, SecretBindings, GitOpsVerifier)
+    ports = [p for p in roles if isinstance(instance, p)]
     required = {name for port in ports for name in port.__abstractmethods__}
     assert required - set(CALLS[block]) == set()
     assert set(ALREADY_GONE) <= {(b, m) for b, calls in CALLS.items() for m in calls}

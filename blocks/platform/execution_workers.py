@@ -1,7 +1,8 @@
 """The execution-workers service as a provider block: the routed alternative to the
 direct GitHub / secret-backend blocks.
 
-``ExecutionWorkers`` implements ``GitProvider`` and ``SecretBackend`` by calling the
+``ExecutionWorkers`` implements ``GitProvider``, ``SecretStore``, ``SecretBindings`` and
+``GitOpsVerifier`` by calling the
 service's endpoints, so pointing ``IDP_GIT_BLOCK`` and ``IDP_SECRET_BACKEND_BLOCK`` at
 ``idp-execution-workers/<name>`` sends a workflow's side effects through the service
 (which holds the provider credentials) instead of straight to the providers.
@@ -47,7 +48,7 @@ from blocks.models import (
     RobotAccount,
     StoredSecret,
 )
-from blocks.ports import GitProvider, SecretBackend
+from blocks.ports import GitOpsVerifier, GitProvider, SecretBindings, SecretStore
 from core.errors import DomainError, UpstreamRejected, error_for_code
 from core.settings import Settings, get_settings
 
@@ -123,8 +124,8 @@ def _flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
-class ExecutionWorkers(Block, GitProvider, SecretBackend):
-    """Client of the execution-workers service; a ``GitProvider`` and a ``SecretBackend``.
+class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVerifier):
+    """Client of the execution-workers service; it plays every role but the registry's.
 
     Example:
         ```python
@@ -224,7 +225,7 @@ class ExecutionWorkers(Block, GitProvider, SecretBackend):
     def delete_repository_if_present(self, name: str) -> bool:
         return self._post(_DeletedRepository, "/github/repos/delete", {"name": name}).deleted
 
-    # -- SecretBackend ----------------------------------------------------------------
+    # -- SecretStore, SecretBindings, GitOpsVerifier ---------------------------------
     def provision_secrets(
         self, environment_id: str, application_id: str, names: Sequence[str]
     ) -> list[StoredSecret]:

@@ -9,11 +9,9 @@ import hvac
 import pytest
 from pydantic import SecretStr
 
-from blocks.models import BindingRecord, BindingSpec, StoredSecret
-from blocks.secret_endpoints import HttpSecretBackend
+from blocks.models import StoredSecret
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
-from sandbox.secret_endpoints import SecretEndpointsSandbox
 from sandbox.vault import VaultSandbox
 
 TOKEN = "sandbox-vault-token"
@@ -25,12 +23,6 @@ def vault() -> Iterator[VaultSandbox]:
         yield sandbox
 
 
-@pytest.fixture(scope="module")
-def endpoints() -> Iterator[SecretEndpointsSandbox]:
-    with SecretEndpointsSandbox() as sandbox:
-        yield sandbox
-
-
 @pytest.fixture(autouse=True)
 def _no_faults(vault: VaultSandbox) -> Iterator[None]:
     yield
@@ -38,20 +30,14 @@ def _no_faults(vault: VaultSandbox) -> Iterator[None]:
     vault.unseal()
 
 
-def _http(endpoints: SecretEndpointsSandbox) -> HttpSecretBackend:
-    return HttpSecretBackend(**{k.lower(): v for k, v in endpoints.endpoints().items()})
-
-
-def _block(
-    vault: VaultSandbox, endpoints: SecretEndpointsSandbox, **kw: object
-) -> VaultSecretBackend:
+def _block(vault: VaultSandbox, **kw: object) -> VaultSecretBackend:
     fields: dict[str, object] = {"addr": vault.url, "token": TOKEN, **kw}
-    return VaultSecretBackend(**fields, endpoints=_http(endpoints))
+    return VaultSecretBackend(**fields)
 
 
 @pytest.fixture
-def block(vault: VaultSandbox, endpoints: SecretEndpointsSandbox) -> VaultSecretBackend:
-    return _block(vault, endpoints)
+def block(vault: VaultSandbox) -> VaultSecretBackend:
+    return _block(vault)
 
 
 def _raw(vault: VaultSandbox) -> hvac.api.secrets_engines.KvV2:
@@ -100,20 +86,6 @@ def test_reading_a_secret_never_stored_is_not_found(block: VaultSecretBackend) -
     assert caught.value.code == "not_found"
 
 
-def test_bindings_gitops_and_updates_go_to_the_endpoints(
-    block: VaultSecretBackend, endpoints: SecretEndpointsSandbox
-) -> None:
-    stored = block.store_secret_value("s-b", SecretStr("v"))
-    binding = BindingRecord(secret_id="s-b", environment_id="env-b", target="k8s:b/a")
-    assert block.create_secret_bindings([binding]) == [binding]
-    assert block.verify_gitops("env-b", "appenv-env-b").reconciled is True
-    updated = block.update_secret_bindings(
-        "s-b", stored, [BindingSpec(environment_id="env-b", target="k8s:b/a")]
-    )
-    assert [b.version for b in updated] == [stored.version]
-    assert len([b for b in endpoints.state()["bindings"] if b["secret_id"] == "s-b"]) == 1
-
-
 def test_provisioned_secrets_are_deleted_with_every_version_once(
     block: VaultSecretBackend, vault: VaultSandbox
 ) -> None:
@@ -149,45 +121,16 @@ def test_deleting_reads_first_because_vault_answers_204_either_way(
     ]
 
 
-def test_deleting_bindings_goes_to_the_endpoints(
-    block: VaultSecretBackend, endpoints: SecretEndpointsSandbox
-) -> None:
-    binding = BindingRecord(secret_id="s-u", environment_id="env-u", target="k8s:u/a")
-    block.create_secret_bindings([binding])
-    assert block.delete_secret_bindings_if_present([binding]) == [binding]
-    assert block.delete_secret_bindings_if_present([binding]) == []
-    assert not [b for b in endpoints.state()["bindings"] if b["secret_id"] == "s-u"]
-
-
-def test_from_env(
-    monkeypatch: pytest.MonkeyPatch, vault: VaultSandbox, endpoints: SecretEndpointsSandbox
-) -> None:
+def test_from_env(monkeypatch: pytest.MonkeyPatch, vault: VaultSandbox) -> None:
     monkeypatch.setenv("VAULT_ADDR", vault.url)
     monkeypatch.setenv("VAULT_TOKEN", TOKEN)
-    for name, url in endpoints.endpoints().items():
-        if name != "APPENV_SECRETS_ENDPOINT":  # Vault provisions secrets itself
-            monkeypatch.setenv(name, url)
-    block = VaultSecretBackend.from_env()
+    block = VaultSecretBackend.from_env()  # a secret store needs nothing else
     assert block.store_secret_value("from-env", SecretStr("v")).version == 1
 
 
-@pytest.mark.parametrize(
-    "missing",
-    [
-        "VAULT_ADDR",
-        "VAULT_TOKEN",
-        "APPENV_SECRET_BINDINGS_ENDPOINT",
-        "SECRET_BINDINGS_UPDATE_ENDPOINT",
-    ],
-)
+@pytest.mark.parametrize("missing", ["VAULT_ADDR", "VAULT_TOKEN"])
 def test_from_env_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
-    for var in (
-        "VAULT_ADDR",
-        "VAULT_TOKEN",
-        "APPENV_SECRET_BINDINGS_ENDPOINT",
-        "APPENV_GITOPS_VERIFY_ENDPOINT",
-        "SECRET_BINDINGS_UPDATE_ENDPOINT",
-    ):
+    for var in ("VAULT_ADDR", "VAULT_TOKEN"):
         if var != missing:
             monkeypatch.setenv(var, "http://127.0.0.1:9")
     with pytest.raises(DomainError) as caught:
@@ -249,16 +192,16 @@ def test_sealed_vault_is_retryable(block: VaultSecretBackend, vault: VaultSandbo
     assert (caught.value.code, caught.value.retryable) == ("upstream_unavailable", True)
 
 
-def test_wrong_token_is_forbidden(vault: VaultSandbox, endpoints: SecretEndpointsSandbox) -> None:
+def test_wrong_token_is_forbidden(vault: VaultSandbox) -> None:
     with pytest.raises(DomainError) as caught:
-        _block(vault, endpoints, token="wrong").read_secret_value("x")
+        _block(vault, token="wrong").read_secret_value("x")
     assert caught.value.code == "forbidden"
 
 
-def test_timeout(vault: VaultSandbox, endpoints: SecretEndpointsSandbox) -> None:
+def test_timeout(vault: VaultSandbox) -> None:
     vault.server.faults.add(path="^/v1/secret/", latency_ms=600)
     with pytest.raises(DomainError) as caught:
-        _block(vault, endpoints, timeout_seconds=0.2).read_secret_value("slow")
+        _block(vault, timeout_seconds=0.2).read_secret_value("slow")
     assert (caught.value.code, caught.value.retryable) == ("upstream_timeout", True)
 
 
@@ -266,30 +209,16 @@ def test_refused_connection_on_every_operation() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    endpoints = HttpSecretBackend(
-        appenv_secret_bindings_endpoint=closed,
-        appenv_gitops_verify_endpoint=closed,
-        secret_bindings_update_endpoint=closed,
-    )
-    block = VaultSecretBackend(addr=closed, token="t", endpoints=endpoints)
-    stored = StoredSecret(backend="vault", path="p", version=1)
-    calls: list[Callable[[], object]] = [
-        *(lambda op=op: op(block) for op in OPERATIONS.values()),
-        lambda: block.create_secret_bindings([]),
-        lambda: block.verify_gitops("e", "r"),
-        lambda: block.update_secret_bindings("s", stored, []),
-        lambda: block.delete_secret_bindings_if_present([]),
-    ]
+    block = VaultSecretBackend(addr=closed, token="t")
+    calls: list[Callable[[], object]] = [lambda op=op: op(block) for op in OPERATIONS.values()]
     for call in calls:
         with pytest.raises(DomainError) as caught:
             call()
         assert (caught.value.code, caught.value.retryable) == ("upstream_unavailable", True)
 
 
-def test_an_address_without_scheme_is_a_configuration_error(
-    endpoints: SecretEndpointsSandbox,
-) -> None:
-    block = VaultSecretBackend(addr="vault.example.com", token="t", endpoints=_http(endpoints))
+def test_an_address_without_scheme_is_a_configuration_error() -> None:
+    block = VaultSecretBackend(addr="vault.example.com", token="t")
     with pytest.raises(DomainError) as caught:
         block.read_secret_value("x")
     assert (caught.value.code, caught.value.retryable) == ("invalid_input", False)

@@ -53,8 +53,10 @@ def test_documents_saved_from_the_environment_load_and_work(
     github = Block.load("idp-github/bootstrap-test")
     assert github.ensure_repository("bootstrap-check").full_name == "acme/bootstrap-check"
     vault = Block.load("idp-vault-secret-backend/bootstrap-test")
+    assert vault.addr == sandbox.env()["VAULT_ADDR"]
+    endpoints = Block.load("idp-http-secret-backend/bootstrap-test")
     assert (
-        vault.endpoints.secret_bindings_update_endpoint
+        endpoints.secret_bindings_update_endpoint
         == sandbox.env()["SECRET_BINDINGS_UPDATE_ENDPOINT"]
     )
 

@@ -219,7 +219,7 @@ def test_custom_run_from_the_prefect_ui_completes(
     assert str(run.id) in browser.current_url
     run = platform.prefect.read_flow_run(run.id)
     assert run.state_type is StateType.COMPLETED
-    assert run.parameters == {"request": {"environment_id": env_id}}
+    assert run.parameters == {"request": {"environment_id": env_id, "keep_partial": False}}
     assert run.name == f"provision-{env_id}"  # the flow's run name, set when it started
     assert platform.get(f"/api/v1/environments/{env_id}")["status"] == "provisioned"
     assert_environment_materialized(platform, env_id)

@@ -57,7 +57,7 @@ def test_random_5xx_from_every_provider(
     bulk_envs = environments(domain, 6)
     secrets = [domain.secret(environments=(singles[0],)) for _ in range(2)]
     swept = [domain.secret(environments=(singles[1],)) for _ in range(4)]
-    rotated_alone = {s for s, _ in secrets}
+    rotated_alone = [s for s, _ in secrets]  # in order: the states are zipped with them
     before = retries(control_plane)
     for seed, server in enumerate(sandbox.servers.values()):
         server.faults.add(failure_rate=rate, failure_status=503, seed=seed)

@@ -18,11 +18,12 @@ from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.platform.execution_workers import ExecutionWorkers
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from core.telemetry import configure_tracing, flush_tracing
 from sandbox.run import Sandbox
-from tests.flows.platform.conftest import platform_env
+from tests.flows.platform.conftest import ROUTED_ROLES, platform_env
 from tests.flows.platform.support import ControlPlaneServer, Domain, unique
 from tests.services.platform.control_plane.live import LiveServer
 
@@ -81,11 +82,14 @@ def obs_blocks(
     GitHubProvider.from_env(settings).save(name)
     HarborProvider.from_env(settings).save(name)
     VaultSecretBackend.from_env(settings).save(name)
+    HttpSecretBackend.from_env(settings).save(name)
     ControlPlane(url=obs_control_plane.url).save(name)
     return {
         "IDP_GIT_BLOCK": f"idp-github/{name}",
         "IDP_REGISTRY_BLOCK": f"idp-harbor/{name}",
         "IDP_SECRET_BACKEND_BLOCK": f"idp-vault-secret-backend/{name}",
+        "IDP_SECRET_BINDINGS_BLOCK": f"idp-http-secret-backend/{name}",
+        "IDP_GITOPS_BLOCK": f"idp-http-secret-backend/{name}",
         "IDP_CONTROL_PLANE_BLOCK": f"idp-control-plane/{name}",
     }
 
@@ -129,7 +133,7 @@ def obs_workers(
 def routed(platform: Platform, obs_workers: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Side effects of the flows go through execution-workers (its URL is returned)."""
     name = platform.blocks["IDP_GIT_BLOCK"].split("/")[1]
-    for variable in ("IDP_GIT_BLOCK", "IDP_SECRET_BACKEND_BLOCK"):
+    for variable in ROUTED_ROLES:
         monkeypatch.setenv(variable, f"idp-execution-workers/{name}")
     get_settings.cache_clear()
     return obs_workers

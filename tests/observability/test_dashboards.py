@@ -25,6 +25,7 @@ from prefect.states import State
 from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING, appenv_repository_name
 from core.settings import PROJECT_ROOT, get_settings
 from sandbox.run import DEFAULT_GITHUB_ORG
+from tests.flows.platform.conftest import ROUTED_ROLES
 from tests.flows.platform.support import run
 from tests.observability.conftest import Platform
 from tests.observability.prometheus import Prometheus, numbers, prometheus_binary
@@ -145,7 +146,7 @@ def one_round(platform: Platform, routed_block: str, monkeypatch: pytest.MonkeyP
     routed = domain.environment(secrets=("db-password",))
     github.faults.add(method="POST", path=rf"/orgs/{DEFAULT_GITHUB_ORG}/repos$", statuses=[503])
     with monkeypatch.context() as patch:
-        for variable in ("IDP_GIT_BLOCK", "IDP_SECRET_BACKEND_BLOCK"):
+        for variable in ROUTED_ROLES:
             patch.setenv(variable, routed_block)
         get_settings.cache_clear()
         assert provision(routed).is_completed()

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
@@ -72,6 +73,8 @@ def platform_env(sandbox: Sandbox, control_plane: ControlPlaneServer) -> dict[st
         "IDP_GIT_BLOCK": f"idp-github/{BLOCK_NAME}",
         "IDP_REGISTRY_BLOCK": f"idp-harbor/{BLOCK_NAME}",
         "IDP_SECRET_BACKEND_BLOCK": f"idp-vault-secret-backend/{BLOCK_NAME}",
+        "IDP_SECRET_BINDINGS_BLOCK": f"idp-http-secret-backend/{BLOCK_NAME}",
+        "IDP_GITOPS_BLOCK": f"idp-http-secret-backend/{BLOCK_NAME}",
         "IDP_CONTROL_PLANE_BLOCK": f"idp-control-plane/{BLOCK_NAME}",
     }
 
@@ -84,6 +87,7 @@ def saved_blocks(
     GitHubProvider.from_env(settings).save(BLOCK_NAME, overwrite=True)
     HarborProvider.from_env(settings).save(BLOCK_NAME, overwrite=True)
     VaultSecretBackend.from_env(settings).save(BLOCK_NAME, overwrite=True)
+    HttpSecretBackend.from_env(settings).save(BLOCK_NAME, overwrite=True)
     ControlPlane(url=control_plane.url, internal_token=SecretStr(INTERNAL_TOKEN)).save(
         BLOCK_NAME, overwrite=True
     )

@@ -162,7 +162,9 @@ def request_environment(
     run = _launch(
         ctx,
         WORKFLOW_APPENV_PROVISIONING,
-        ApplicationEnvironmentProvisioningRequest(environment_id=env.id),
+        ApplicationEnvironmentProvisioningRequest(
+            environment_id=env.id, keep_partial=data.keep_partial
+        ),
         env.id,
     )
     env.last_flow_run_id = run.flow_run_id

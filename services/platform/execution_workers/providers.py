@@ -6,9 +6,9 @@ set (Harbor is optional, seed 002) and *misconfigured* when some are set but the
 refuses them; either way the endpoints that need it answer ``412 precondition_failed``
 naming the problem, and ``/ready`` reports it.
 
-Secret backend: Vault when ``VAULT_ADDR`` is set (values in Vault, bindings and GitOps
-through the endpoints, as ``VaultSecretBackend`` does), otherwise the four HTTP endpoints
-of ``HttpSecretBackend``, exactly as the seed describes.
+Secret values (``secrets``): Vault when ``VAULT_ADDR`` is set, otherwise the seed's
+``APPENV_SECRETS_ENDPOINT``. Bindings and the GitOps check (``bindings``): the seed's
+other endpoints (``HttpSecretBackend``), exactly as the seed describes.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
-from blocks.ports import GitProvider, RegistryProvider, SecretBackend
-from blocks.secret_endpoints import ENDPOINT_VARS, HttpSecretBackend
+from blocks.ports import GitProvider, RegistryProvider, SecretStore
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError, PreconditionFailed
 from core.settings import Settings
@@ -32,11 +32,18 @@ logger = logging.getLogger(__name__)
 # Events are reported on the request path: a control plane that hangs must not hold a
 # side effect's answer for long.
 EVENT_TIMEOUT_SECONDS = 3.0
-GIT, REGISTRY, SECRETS = "git", "registry", "secrets"
+GIT, REGISTRY, SECRETS, BINDINGS = "git", "registry", "secrets", "bindings"
+# The secret system's endpoints that Vault does not replace: bindings, GitOps, update.
+BINDING_VARS = (
+    "APPENV_SECRET_BINDINGS_ENDPOINT",
+    "APPENV_GITOPS_VERIFY_ENDPOINT",
+    "SECRET_BINDINGS_UPDATE_ENDPOINT",
+)
 _VARIABLES = {
     GIT: "GITHUB_TOKEN, GITHUB_ORG (GITHUB_API_URL optional)",
     REGISTRY: "HARBOR_URL, HARBOR_ROBOT_USERNAME, HARBOR_ROBOT_PASSWORD",
-    SECRETS: ", ".join(ENDPOINT_VARS.values()) + " (or VAULT_ADDR, VAULT_TOKEN)",
+    SECRETS: "VAULT_ADDR, VAULT_TOKEN (or APPENV_SECRETS_ENDPOINT)",
+    BINDINGS: ", ".join(BINDING_VARS),
 }
 P = TypeVar("P")
 
@@ -59,7 +66,9 @@ class Providers:
 
     git: GitProvider | None = None
     registry: RegistryProvider | None = None
-    secrets: SecretBackend | None = None
+    secrets: SecretStore | None = None
+    # Bindings and GitOps: one block plays both (the secret system's endpoints).
+    bindings: HttpSecretBackend | None = None
     control_plane: ControlPlane | None = None
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -67,8 +76,10 @@ class Providers:
     def from_settings(cls, settings: Settings) -> Providers:
         """Build every configured block (no network: blocks connect on first use)."""
         problems: dict[str, str] = {}
-        backend: Callable[[Settings], SecretBackend] = (
-            VaultSecretBackend.from_env if settings.VAULT_ADDR else HttpSecretBackend.from_env
+        store: Callable[[Settings], SecretStore] = (
+            VaultSecretBackend.from_env
+            if settings.VAULT_ADDR
+            else lambda s: HttpSecretBackend.from_env(s, require=["APPENV_SECRETS_ENDPOINT"])
         )
         control_plane = None
         if settings.CONTROL_PLANE_URL:
@@ -82,14 +93,21 @@ class Providers:
             registry=_build(
                 REGISTRY, _harbor_configured(settings), HarborProvider.from_env, settings, problems
             ),
-            secrets=_build(SECRETS, _secrets_configured(settings), backend, settings, problems),
+            secrets=_build(SECRETS, _secrets_configured(settings), store, settings, problems),
+            bindings=_build(
+                BINDINGS,
+                _bindings_configured(settings),
+                lambda s: HttpSecretBackend.from_env(s, require=BINDING_VARS),
+                settings,
+                problems,
+            ),
             control_plane=control_plane,
             problems=problems,
         )
 
     def require(self, role: str) -> Any:
         """The block of ``role``, or ``PreconditionFailed`` saying what to configure."""
-        block = {GIT: self.git, REGISTRY: self.registry, SECRETS: self.secrets}[role]
+        block = self._roles()[role]
         if block is not None:
             return block
         problem = self.problems.get(role)
@@ -100,9 +118,8 @@ class Providers:
 
     def describe(self) -> dict[str, str]:
         """Each role's state for ``/ready``: its provider name, or why there is none."""
-        blocks = {GIT: self.git, REGISTRY: self.registry, SECRETS: self.secrets}
         out = {}
-        for role, block in blocks.items():
+        for role, block in self._roles().items():
             if block is not None:
                 out[role] = provider_name(block)
             elif role in self.problems:
@@ -111,9 +128,17 @@ class Providers:
                 out[role] = "not configured"
         return out
 
+    def _roles(self) -> dict[str, Any]:
+        return {
+            GIT: self.git,
+            REGISTRY: self.registry,
+            SECRETS: self.secrets,
+            BINDINGS: self.bindings,
+        }
+
     def close(self) -> None:
         """Close the blocks' pooled HTTP clients (those that keep one)."""
-        for block in (self.git, self.registry, self.secrets):
+        for block in self._roles().values():
             close = getattr(block, "close", None)
             if callable(close):
                 close()
@@ -148,5 +173,8 @@ def _harbor_configured(settings: Settings) -> bool:
 
 
 def _secrets_configured(settings: Settings) -> bool:
-    endpoints = any(getattr(settings, var) for var in ENDPOINT_VARS.values())
-    return bool(settings.VAULT_ADDR or settings.VAULT_TOKEN or endpoints)
+    return bool(settings.VAULT_ADDR or settings.VAULT_TOKEN or settings.APPENV_SECRETS_ENDPOINT)
+
+
+def _bindings_configured(settings: Settings) -> bool:
+    return any(getattr(settings, var) for var in BINDING_VARS)

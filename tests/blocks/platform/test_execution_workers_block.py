@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from blocks.models import BindingRecord, BindingSpec, StoredSecret
 from blocks.platform.execution_workers import ExecutionWorkers
-from blocks.ports import GitProvider, RegistryProvider, SecretBackend
+from blocks.ports import GitOpsVerifier, GitProvider, RegistryProvider, SecretBindings, SecretStore
 from core.errors import DomainError
 from core.settings import get_settings
 from sandbox.run import HARBOR_PROJECT, Sandbox
@@ -56,9 +56,9 @@ def workers(service_url: str) -> Iterator[ExecutionWorkers]:
     block.close()
 
 
-def test_it_is_a_git_provider_and_a_secret_backend_but_not_a_registry() -> None:
-    assert issubclass(ExecutionWorkers, GitProvider)
-    assert issubclass(ExecutionWorkers, SecretBackend)
+def test_it_plays_every_role_but_the_registry() -> None:
+    for role in (GitProvider, SecretStore, SecretBindings, GitOpsVerifier):
+        assert issubclass(ExecutionWorkers, role)
     assert not issubclass(ExecutionWorkers, RegistryProvider)
     assert ExecutionWorkers.get_block_type_slug() == "idp-execution-workers"
 

@@ -23,6 +23,13 @@ from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
 from tests.flows.platform.support import ControlPlaneServer, Domain, unique
 
+# The roles a deployment routes through execution-workers (every one but the registry's).
+ROUTED_ROLES = (
+    "IDP_GIT_BLOCK",
+    "IDP_SECRET_BACKEND_BLOCK",
+    "IDP_SECRET_BINDINGS_BLOCK",
+    "IDP_GITOPS_BLOCK",
+)
 # Retry delays in tests: a 0.5 s backoff becomes 5 ms.
 RETRY_DELAY_SCALE = "0.01"
 

@@ -31,7 +31,7 @@ from flows.platform.environment_provisioning import application_environment_prov
 from flows.platform.results import SecretRotationResult
 from flows.platform.secret_rotation import secret_rotation
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
-from tests.flows.platform.conftest import platform_env
+from tests.flows.platform.conftest import ROUTED_ROLES, platform_env
 from tests.flows.platform.support import (
     ControlPlaneServer,
     Domain,
@@ -63,8 +63,8 @@ def routed_block(saved_blocks: None, workers_url: str) -> str:
 
 @pytest.fixture(autouse=True)
 def route_through_workers(routed_block: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IDP_GIT_BLOCK", routed_block)
-    monkeypatch.setenv("IDP_SECRET_BACKEND_BLOCK", routed_block)
+    for variable in ROUTED_ROLES:
+        monkeypatch.setenv(variable, routed_block)
     get_settings.cache_clear()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
@@ -45,3 +46,9 @@ def registry(settings: Settings) -> HarborProvider:
 @pytest.fixture
 def backend(settings: Settings) -> VaultSecretBackend:
     return VaultSecretBackend.from_env(settings)
+
+
+@pytest.fixture
+def endpoints(settings: Settings) -> HttpSecretBackend:
+    """The secret system's endpoints: bindings and the GitOps check."""
+    return HttpSecretBackend.from_env(settings)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from blocks.github import GitHubProvider
+from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
@@ -75,12 +76,12 @@ def test_provision_secrets_is_create_only(backend: VaultSecretBackend) -> None:
 
 
 def test_bindings_target_the_environment_and_are_upserted(
-    backend: VaultSecretBackend, sandbox: Sandbox
+    endpoints: HttpSecretBackend, sandbox: Sandbox
 ) -> None:
     env_id = unique("env")
 
-    asyncio.run(create_secret_bindings(backend, env_id, ["db", "api"]))
-    records = asyncio.run(create_secret_bindings(backend, env_id, ["db", "api"]))
+    asyncio.run(create_secret_bindings(endpoints, env_id, ["db", "api"]))
+    records = asyncio.run(create_secret_bindings(endpoints, env_id, ["db", "api"]))
 
     assert {(r.secret_id, r.target) for r in records} == {
         ("db", f"k8s:{env_id}/db"),
@@ -92,17 +93,17 @@ def test_bindings_target_the_environment_and_are_upserted(
 
 @pytest.mark.parametrize("reconciled", [True, False])
 def test_verify_gitops_passes_only_when_reconciled(
-    reconciled: bool, backend: VaultSecretBackend, sandbox: Sandbox
+    reconciled: bool, endpoints: HttpSecretBackend, sandbox: Sandbox
 ) -> None:
     env_id = unique("env")
     sandbox.endpoints.force_gitops(env_id, reconciled, "" if reconciled else "syncing")
     try:
         if reconciled:
-            status = asyncio.run(verify_gitops_reconciliation(backend, env_id, "appenv-x"))
+            status = asyncio.run(verify_gitops_reconciliation(endpoints, env_id, "appenv-x"))
             assert status.reconciled is True
         else:
             with pytest.raises(DomainError) as raised:
-                asyncio.run(verify_gitops_reconciliation(backend, env_id, "appenv-x"))
+                asyncio.run(verify_gitops_reconciliation(endpoints, env_id, "appenv-x"))
             # Not converged yet is transient: the task's retries are its polling.
             assert (raised.value.code, raised.value.retryable) == ("upstream_timeout", True)
     finally:

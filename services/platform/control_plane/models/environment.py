@@ -28,6 +28,11 @@ class EnvironmentBase(SQLModel):
 
 class EnvironmentCreate(EnvironmentBase):
     name: EnvironmentName = Field(description="Environment name, e.g. dev, staging, prod")
+    keep_partial: bool = Field(
+        default=False,
+        description="If provisioning fails, keep what it created (repository, secrets, "
+        "bindings) instead of removing it",
+    )
 
 
 class ApplicationEnvironment(EnvironmentBase, table=True):

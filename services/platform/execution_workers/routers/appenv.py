@@ -12,7 +12,7 @@ from fastapi import APIRouter
 
 from blocks.models import BindingRecord, BranchProtectionInfo, GitOpsStatus
 from blocks.platform.domain import EventName
-from blocks.ports import GitProvider, SecretBackend
+from blocks.ports import GitOpsVerifier, GitProvider, SecretBindings, SecretStore
 from services.platform.execution_workers.deps import OperationsDep, ProvidersDep
 from services.platform.execution_workers.models import (
     BranchProtectionRequest,
@@ -26,7 +26,7 @@ from services.platform.execution_workers.models import (
     SecretsResult,
 )
 from services.platform.execution_workers.operations import Operation
-from services.platform.execution_workers.providers import GIT, SECRETS
+from services.platform.execution_workers.providers import BINDINGS, GIT, SECRETS
 from services.platform.execution_workers.routers.common import SIDE_EFFECT_ERRORS, environment_of
 
 router = APIRouter(prefix="/appenv", tags=["appenv"], responses=SIDE_EFFECT_ERRORS)
@@ -81,7 +81,7 @@ def provision_secrets(
         event=EventName.APPENV_SECRETS,
         environments=[body.environment_id],
     ) as op:
-        backend: SecretBackend = providers.require(SECRETS)
+        backend: SecretStore = providers.require(SECRETS)
         op.uses(backend)
         with op.downstream(backend):
             stored = backend.provision_secrets(
@@ -106,7 +106,7 @@ def delete_secrets(
         environments=[body.environment_id],
         operation="delete",
     ) as op:
-        backend: SecretBackend = providers.require(SECRETS)
+        backend: SecretStore = providers.require(SECRETS)
         op.uses(backend)
         with op.downstream(backend):
             deleted = backend.delete_secrets_if_present(body.environment_id, body.secrets)
@@ -133,7 +133,7 @@ def create_secret_bindings(
         event=EventName.APPENV_SECRET_BINDINGS,
         environments=environments,
     ) as op:
-        backend: SecretBackend = providers.require(SECRETS)
+        backend: SecretBindings = providers.require(BINDINGS)
         op.uses(backend)
         records = [BindingRecord(**b.model_dump()) for b in body.bindings]
         with op.downstream(backend):
@@ -162,7 +162,7 @@ def delete_secret_bindings(
         environments=environments,
         operation="delete",
     ) as op:
-        backend: SecretBackend = providers.require(SECRETS)
+        backend: SecretBindings = providers.require(BINDINGS)
         op.uses(backend)
         records = [BindingRecord(**b.model_dump()) for b in body.bindings]
         with op.downstream(backend):
@@ -185,7 +185,7 @@ def verify_gitops(
         event=EventName.APPENV_GITOPS_VERIFY,
         environments=[body.environment_id],
     ) as op:
-        backend: SecretBackend = providers.require(SECRETS)
+        backend: GitOpsVerifier = providers.require(BINDINGS)
         op.uses(backend)
         with op.downstream(backend):
             status = backend.verify_gitops(body.environment_id, body.repository)

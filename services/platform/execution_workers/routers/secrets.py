@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from blocks.models import BindingSpec, RobotAccount, StoredSecret
-from blocks.ports import RegistryProvider, SecretBackend
+from blocks.ports import RegistryProvider, SecretBindings, SecretStore
 from core.errors import DomainError, PreconditionFailed, ResourceMismatch
 from services.platform.execution_workers.deps import OperationsDep, ProvidersDep, StateDep
 from services.platform.execution_workers.ledger import Ledger
@@ -24,7 +24,7 @@ from services.platform.execution_workers.models import (
     NewValue,
 )
 from services.platform.execution_workers.operations import Operation
-from services.platform.execution_workers.providers import REGISTRY, SECRETS
+from services.platform.execution_workers.providers import BINDINGS, REGISTRY, SECRETS
 from services.platform.execution_workers.routers.common import SIDE_EFFECT_ERRORS
 
 router = APIRouter(prefix="/secrets", tags=["secrets"], responses=SIDE_EFFECT_ERRORS)
@@ -54,7 +54,7 @@ def update_secret_bindings(
             "source": source.kind,
         },
     ) as op:
-        backend: SecretBackend = providers.require(SECRETS)
+        backend: SecretStore = providers.require(SECRETS)
         op.uses(backend, "secret_backend")
         robot: RobotAccount | None = None
         rotated = replayed = False
@@ -87,8 +87,10 @@ def update_secret_bindings(
         ]
         bindings = []
         if specs:
-            with op.downstream(backend):
-                bindings = backend.update_secret_bindings(body.secret_id, stored, specs)
+            endpoints: SecretBindings = providers.require(BINDINGS)
+            op.uses(endpoints)
+            with op.downstream(endpoints):
+                bindings = endpoints.update_secret_bindings(body.secret_id, stored, specs)
     return BindingsUpdateResult(
         secret_id=body.secret_id, stored=stored, rotated=rotated, robot=robot, bindings=bindings
     )
@@ -110,7 +112,7 @@ def _check_not_superseded(
 def _rotate(
     op: Operation,
     registry: RegistryProvider,
-    backend: SecretBackend,
+    backend: SecretStore,
     secret_id: str,
     rotation: HarborRotation,
 ) -> tuple[RobotAccount, StoredSecret]:

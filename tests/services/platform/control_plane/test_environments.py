@@ -30,7 +30,9 @@ def test_request_starts_provisioning_of_appenv_repository(
     assert body["secrets"] == ["app-config"]
     launch = launcher.launches[-1]
     assert launch.workflow == "ApplicationEnvironmentProvisioning"
-    assert launch.parameters == {"request": {"environment_id": "payments-dev"}}
+    assert launch.parameters == {
+        "request": {"environment_id": "payments-dev", "keep_partial": False}
+    }
     assert body["last_flow_run_id"] == launch.flow_run_id
     assert client.get("/api/v1/environments/payments-dev").json() == body
     listed = client.get("/api/v1/applications/payments/environments").json()
@@ -115,3 +117,16 @@ def test_engine_unavailable_is_503_and_leaves_no_environment(
     assert client.get("/api/v1/environments/payments-dev").status_code == 404
     names = [e["name"] for e in client.get("/api/v1/events").json()["data"]]
     assert "appenv_requested" not in names
+
+
+def test_a_request_may_ask_to_keep_partial_work(
+    client: TestClient, launcher: RecordingLauncher
+) -> None:
+    onboard_application(client, "payments")
+    response = client.post(
+        "/api/v1/applications/payments/environments", json={"name": "qa", "keep_partial": True}
+    )
+    assert response.status_code == 201, response.text
+    assert launcher.launches[-1].parameters == {
+        "request": {"environment_id": "payments-qa", "keep_partial": True}
+    }

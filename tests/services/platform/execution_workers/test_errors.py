@@ -140,7 +140,7 @@ def test_a_refused_connection_is_upstream_unavailable(sandbox: Sandbox, target: 
                 "APPENV_GITOPS_VERIFY_ENDPOINT": None,
                 "SECRET_BINDINGS_UPDATE_ENDPOINT": None,
             },
-            "secrets",
+            "bindings",
         ),
     ],
 )
