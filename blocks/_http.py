@@ -1,11 +1,15 @@
-"""httpx → ``core.errors`` translation shared by the blocks that speak HTTP with httpx.
+"""HTTP → ``core.errors``: the one status table every block uses, and the httpx half of
+translating errors (timeouts, refused connections, our services' error bodies).
 
-Each block module translates vendor errors exactly once; the httpx half of that (status
-codes, timeouts, refused connections) is the same for Harbor and the secret endpoints,
-so it lives here. Messages are built from the status, the request path and the vendor's
-error code (never from request bodies or credentials) and are cut short by
-``DomainError``. Exceptions are raised ``from None``: a chained httpx exception would
-carry the URL and headers into logs and pickled Prefect states.
+Each block module translates vendor errors exactly once, through these: ``error_for_status``
+is the status → error table (GitHub, Harbor, Vault and the secret endpoints all map an
+upstream status with it), ``raise_for_response`` reads a vendor's error body,
+``error_from_service`` rebuilds the error our own services answered (the control plane,
+execution-workers), ``translate_http_errors`` turns httpx exceptions into domain errors.
+Messages are built from the status, the request path and the vendor's error code (never
+from request bodies or credentials) and are cut short by ``DomainError``. Exceptions are
+raised ``from None``: a chained httpx exception would carry the URL and headers into logs
+and pickled Prefect states.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from core.errors import (
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
+    error_for_code,
+    shorten,
 )
 
 VendorCode = Callable[[httpx.Response], str | None]
@@ -114,6 +120,25 @@ def raise_for_response(response: httpx.Response, vendor: str, vendor_code: Vendo
         retry_after=retry_after_seconds(response.headers.get("retry-after")),
         details=details,
     )
+
+
+def error_from_service(response: httpx.Response, service: str) -> DomainError:
+    """The error one of our services answered, rebuilt from its ``{"error": {"code",
+    "message", "details"}}`` body (``services/http.py``); by status when the body is not
+    ours (a proxy's page) or names a code this client does not know."""
+    status = response.status_code
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error.get("message") or "")
+        details = dict(error.get("details") or {})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        return error_for_status(status, f"{service} answered {status}", retry_after=retry_after)
+    cls = error_for_code(code)
+    message = shorten(message) or f"{service} answered {status}"
+    if cls is UpstreamRejected and code != UpstreamRejected.code:
+        return error_for_status(status, message, details={**details, "code": code})
+    return cls(message, details=details, upstream_status=status)
 
 
 @contextmanager

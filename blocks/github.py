@@ -21,17 +21,14 @@ from github.Repository import Repository
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
+from blocks._http import error_for_status
 from blocks.models import BranchProtectionInfo, RepositoryInfo
 from blocks.ports import GitProvider
 from core.errors import (
-    Conflict,
     DomainError,
-    Forbidden,
     InvalidInput,
-    NotFound,
     RateLimited,
     ResourceMismatch,
-    Unauthorized,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -42,14 +39,6 @@ from core.settings import PUBLIC_GITHUB_API_URL, Settings, get_settings
 _VENDOR_MODULES = ("github", "requests", "urllib3")
 # GitHub's advice for a secondary limit that names no wait: at least a minute.
 _SECONDARY_LIMIT_WAIT = 60.0
-_PERMANENT_BY_STATUS: dict[int, type[DomainError]] = {
-    400: InvalidInput,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    422: InvalidInput,
-}
 # Where a rule lists users/teams/apps, and PyGithub's edit_protection argument for each.
 _ACTOR_ARGUMENTS = {
     "dismissal_restrictions": ("dismissal_users", "dismissal_teams", "dismissal_apps"),
@@ -154,15 +143,12 @@ def _from_status(action: str, exc: GithubException) -> DomainError:
     headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
     vendor = _vendor_message(exc.data)
     message = shorten(f"{action}: GitHub answered {status}" + (f": {vendor}" if vendor else ""))
-    details = {"status": status}
-    if _is_rate_limit(exc, headers, vendor):
+    details: dict[str, Any] = {"status": status}
+    if _is_rate_limit(exc, headers, vendor):  # GitHub also says so with a 403
         return RateLimited(
             message, retry_after=_retry_after(headers), details=details, upstream_status=status
         )
-    if status is not None and status >= 500:
-        return UpstreamUnavailable(message, details=details, upstream_status=status)
-    cls = _PERMANENT_BY_STATUS.get(status, UpstreamRejected)
-    return cls(message, details=details, upstream_status=status)
+    return error_for_status(status or 502, message, details=details)
 
 
 def _is_rate_limit(exc: GithubException, headers: dict[str, str], vendor: str) -> bool:

@@ -17,10 +17,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from blocks import PROVIDER_BLOCK_TYPES
+from blocks.catalog import PROVIDER_BLOCK_TYPES
 from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
-from blocks.platform import PLATFORM_BLOCK_TYPES
+from blocks.platform.catalog import PLATFORM_BLOCK_TYPES
 from blocks.platform.control_plane import ControlPlane
 from blocks.platform.execution_workers import ExecutionWorkers
 from blocks.platform.workflows import WORK_POOL
@@ -53,7 +53,7 @@ def ensure_work_pool(name: str = WORK_POOL) -> bool:
 
 
 def register_block_types() -> list[str]:
-    """``prefect block register -m blocks -m blocks.platform``, in-process."""
+    """``prefect block register -m blocks.catalog`` (and each family's catalog), in-process."""
     for block_type in BLOCK_TYPES:
         block_type.register_type_and_schema()
     return [block_type.get_block_type_slug() for block_type in BLOCK_TYPES]

@@ -322,3 +322,23 @@ def test_the_domain_module_names_every_workflow_once() -> None:
         if name.startswith("WORKFLOW_") and isinstance(value, str)
     }
     assert constants == set(PLATFORM_WORKFLOWS)
+
+
+def test_the_vocabulary_and_the_local_stack_import_no_engine_and_no_vendor_library() -> None:
+    """Services, the demo and the benchmark import a family's vocabulary and ``idp.stack``
+    before they point Prefect at a server: importing them must not load Prefect (its
+    settings would be read too early) nor PyGithub or hvac (seconds of start-up)."""
+    import subprocess
+    import sys
+
+    light = ["blocks", "blocks.models", "blocks.platform", "blocks.platform.domain"]
+    light += ["blocks.platform.workflows", "core.errors", "flows", "tasks", "idp.stack"]
+    probe = (
+        "import sys\n"
+        + "".join(f"import {module}\n" for module in light)
+        + "print(sorted(m for m in ('prefect', 'github', 'hvac') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

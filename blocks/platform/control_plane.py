@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from blocks._http import (
     ClientSlot,
+    error_from_service,
     parse_json,
     parse_model,
     shared_ssl_context,
@@ -41,18 +42,6 @@ from blocks.platform.domain import (
     SecretStatus,
 )
 from core.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    Unauthorized,
-    UpstreamRejected,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    error_for_code,
     shorten,
 )
 from core.settings import get_settings
@@ -62,16 +51,6 @@ TOKEN_HEADER = "X-Internal-Token"
 # Events recorded by a run get ids derived from (run, event, aggregate): a retried task
 # records the same event again and the service keeps one.
 EVENT_NAMESPACE = uuid.UUID("8a1f3f4e-51c2-4a57-9c55-2f1d6c1e0b7d")
-_FALLBACK: dict[int, type[DomainError]] = {
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    412: PreconditionFailed,
-    422: InvalidInput,
-    429: RateLimited,
-    504: UpstreamTimeout,
-}
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -181,30 +160,6 @@ def event_id_for(flow_run_id: str, name: str, aggregate_id: str) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{flow_run_id}:{name}:{aggregate_id}")
 
 
-def _error_from(response: httpx.Response) -> DomainError:
-    """Rebuild the service's error from its ``{"error": {...}}`` body (or its status)."""
-    status = response.status_code
-    try:
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error.get("message", ""))
-        details = error.get("details") or {}
-    except (ValueError, KeyError, TypeError):
-        fallback = _FALLBACK.get(status) or (
-            UpstreamUnavailable if status >= 500 else UpstreamRejected
-        )
-        return fallback(f"control plane answered {status}", upstream_status=status)
-    cls = error_for_code(code)
-    if cls is UpstreamRejected and code != UpstreamRejected.code:
-        # A code this client does not know (e.g. internal_error): judge by the status.
-        details = {**details, "code": code}
-        cls = _FALLBACK.get(status) or (UpstreamUnavailable if status >= 500 else UpstreamRejected)
-    return cls(
-        shorten(message) or f"control plane answered {status}",
-        details=details,
-        upstream_status=status,
-    )
-
-
 class ControlPlane(Block):
     """Client of control-plane-api's internal API (``/internal/v1``).
 
@@ -257,7 +212,7 @@ class ControlPlane(Block):
         with translate_http_errors(f"control plane {method} {path}"):
             response = self.get_client().request(method, path, json=json, params=params)
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from_service(response, "control plane")
         return parse_model(model, parse_json(response, "control plane"), "control plane", path)
 
     # Reads -------------------------------------------------------------------------

@@ -32,10 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from blocks._http import (
     ClientSlot,
-    error_for_status,
+    error_from_service,
     parse_json,
     parse_model,
-    retry_after_seconds,
     shared_ssl_context,
     translate_http_errors,
 )
@@ -49,7 +48,7 @@ from blocks.models import (
     StoredSecret,
 )
 from blocks.ports import GitOpsVerifier, GitProvider, SecretBindings, SecretStore
-from core.errors import DomainError, UpstreamRejected, error_for_code
+from core.errors import DomainError
 from core.settings import Settings, get_settings
 
 VENDOR = "execution-workers"
@@ -90,27 +89,6 @@ class SecretUpdate(_Answer):
     rotated: bool
     robot: RobotAccount | None = None
     bindings: list[BindingRecord] = Field(default_factory=list)
-
-
-def _error_from(response: httpx.Response) -> DomainError:
-    """The service's error, rebuilt from its body (by status when the body is not ours)."""
-    status = response.status_code
-    try:
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error.get("message") or "")
-        details = dict(error.get("details") or {})
-    except (ValueError, KeyError, TypeError):
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        return error_for_status(
-            status, f"{VENDOR} answered {status}", retry_after=retry_after, details={}
-        )
-    cls = error_for_code(code)
-    if cls is UpstreamRejected and code != UpstreamRejected.code:
-        # A code this client does not know (internal_error, method_not_allowed): by status.
-        return error_for_status(
-            status, message or f"{VENDOR} answered {status}", details={**details, "code": code}
-        )
-    return cls(message or f"{VENDOR} answered {status}", details=details, upstream_status=status)
 
 
 def _flow_run_id() -> str | None:
@@ -194,7 +172,7 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
             exc.__context__ = None
             raise
         if not response.is_success:
-            raise _error_from(response)
+            raise error_from_service(response, VENDOR)
         return parse_model(model, parse_json(response, VENDOR), VENDOR, f"{path} response")
 
     # -- GitProvider ------------------------------------------------------------------

@@ -15,9 +15,9 @@ from typing import Any
 
 from prefect.blocks.core import Block
 
-# Importing the block modules registers their types, so a generic load can build them.
-import blocks
-import blocks.platform  # noqa: F401
+# Importing the block types registers them, so a generic load can build them.
+import blocks.catalog
+import blocks.platform.catalog  # noqa: F401
 from blocks.platform.control_plane import ControlPlane
 from blocks.ports import GitOpsVerifier, GitProvider, RegistryProvider, SecretBindings, SecretStore
 from core.errors import InvalidInput

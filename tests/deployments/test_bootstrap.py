@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prefect.blocks.core import Block
 
-from blocks import PROVIDER_BLOCK_TYPES
-from blocks.platform import PLATFORM_BLOCK_TYPES
+from blocks.catalog import PROVIDER_BLOCK_TYPES
+from blocks.platform.catalog import PLATFORM_BLOCK_TYPES
 from deployments.bootstrap import ensure_work_pool, register_block_types, save_block_documents
 from sandbox.run import Sandbox
 
@@ -71,7 +71,7 @@ def test_unconfigured_providers_are_skipped_with_the_missing_variable(
 
 @pytest.mark.parametrize(
     ("module", "types"),
-    [("blocks", PROVIDER_BLOCK_TYPES), ("blocks.platform", PLATFORM_BLOCK_TYPES)],
+    [("blocks.catalog", PROVIDER_BLOCK_TYPES), ("blocks.platform.catalog", PLATFORM_BLOCK_TYPES)],
 )
 def test_prefect_cli_registers_each_blocks_module(
     prefect_harness: None, module: str, types: tuple[type, ...]
