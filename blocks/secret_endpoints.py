@@ -29,6 +29,7 @@ from blocks._http import (
 from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
 from blocks.ports import GitOpsVerifier, SecretBindings, SecretStore
 from core.errors import InvalidInput
+from core.internal_auth import internal_auth_headers
 from core.settings import Settings, get_settings
 
 VENDOR = "secret-endpoints"
@@ -144,9 +145,7 @@ class HttpSecretBackend(Block, SecretStore, SecretBindings, GitOpsVerifier):
         self._slot.close(lambda c: c.close())
 
     def _build_client(self) -> httpx.Client:
-        headers = {"Accept": "application/json"}
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            headers["X-Internal-Token"] = self.internal_token.get_secret_value()
+        headers = {"Accept": "application/json", **internal_auth_headers(self.internal_token)}
         return httpx.Client(
             timeout=self.timeout_seconds, headers=headers, verify=shared_ssl_context()
         )

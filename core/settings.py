@@ -127,12 +127,3 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
-
-
-def internal_auth_headers(settings: Settings | None = None) -> dict[str, str]:
-    """Headers every internal client sends: ``X-Internal-Token`` only when a token is set."""
-    settings = settings or get_settings()
-    token = settings.INTERNAL_AUTH_TOKEN
-    if token is None or not token.get_secret_value():
-        return {}
-    return {"X-Internal-Token": token.get_secret_value()}

@@ -40,12 +40,12 @@ from core.errors import (
     Unauthorized,
     shorten,
 )
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from core.settings import Settings
 from core.telemetry import configure_tracing, flush_tracing, tracing_enabled
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 UNMATCHED_ROUTE = "<unmatched>"
 
 # Statuses Starlette raises itself (unknown route, wrong method) and the code they carry.

@@ -4,6 +4,7 @@
   workflow; no top-level package shadows the standard library.
 - Domain event names follow ``workflow_<aggregate>_<flow>_<completed|failed>`` and live
   in ``blocks.platform.domain.EventName`` only.
+- The ``X-Internal-Token`` header is named in code only by ``core.internal_auth``.
 - execution-workers make no state-changing control-plane call.
 - Every error leaving a block or a service carries a ``core.errors`` code: blocks and
   services raise only domain errors, and both services' one handler answers each code
@@ -38,6 +39,7 @@ from blocks.platform import domain
 from blocks.platform.domain import EVENT_NAME_PATTERN, PLATFORM_WORKFLOWS, WORKFLOWS, EventName
 from blocks.platform.workflows import DEPLOYMENT_NAME
 from core.errors import DomainError, all_error_classes
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +142,39 @@ def test_event_names_are_written_only_in_the_domain_module(package: str) -> None
         if path != ROOT / "blocks" / "platform" / "domain.py"
         for line, text in string_constants(path)
         if text in names or WORKFLOW_EVENT.match(text)
+    ]
+    assert offenders == []
+
+
+# -- the internal-auth header is named once ---------------------------------------------
+# Packages with code of ours (tests too); docstrings and descriptions may name the header.
+CODE_PACKAGES = (
+    "core",
+    "blocks",
+    "tasks",
+    "flows",
+    "services",
+    "sandbox",
+    "deployments",
+    "idp",
+    "bench",
+    "tests",
+)
+HEADER_HOME = ROOT / "core" / "internal_auth.py"
+# The one test that pins the header's wire name (a public contract) writes it too.
+HEADER_CONTRACT = ROOT / "tests" / "core" / "test_internal_auth.py"
+
+
+def test_the_internal_token_header_is_written_only_in_its_module() -> None:
+    """Code says ``core.internal_auth.INTERNAL_TOKEN_HEADER`` (and builds the headers with
+    ``internal_auth_headers``); a second spelling of the name is a drift waiting to happen."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in CODE_PACKAGES
+        for _, path in modules(package)
+        if path not in (HEADER_HOME, HEADER_CONTRACT)
+        for line, text in string_constants(path)
+        if text.strip().lower() == INTERNAL_TOKEN_HEADER.lower()
     ]
     assert offenders == []
 

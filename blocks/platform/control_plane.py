@@ -55,10 +55,10 @@ from core.errors import (
     error_for_code,
     shorten,
 )
+from core.internal_auth import internal_auth_headers
 from core.settings import get_settings
 
 INTERNAL_PREFIX = "/internal/v1"
-TOKEN_HEADER = "X-Internal-Token"
 # Events recorded by a run get ids derived from (run, event, aggregate): a retried task
 # records the same event again and the service keeps one.
 EVENT_NAMESPACE = uuid.UUID("8a1f3f4e-51c2-4a57-9c55-2f1d6c1e0b7d")
@@ -235,9 +235,7 @@ class ControlPlane(Block):
         self._slot.close(lambda c: c.close())
 
     def _build_client(self) -> httpx.Client:
-        headers = {}
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            headers[TOKEN_HEADER] = self.internal_token.get_secret_value()
+        headers = internal_auth_headers(self.internal_token)
         return httpx.Client(
             base_url=self.url.rstrip("/") + INTERNAL_PREFIX,
             headers=headers,

@@ -50,10 +50,10 @@ from blocks.models import (
 )
 from blocks.ports import GitOpsVerifier, GitProvider, SecretBindings, SecretStore
 from core.errors import DomainError, UpstreamRejected, error_for_code
+from core.internal_auth import internal_auth_headers
 from core.settings import Settings, get_settings
 
 VENDOR = "execution-workers"
-TOKEN_HEADER = "X-Internal-Token"
 FLOW_RUN_HEADER = "X-Flow-Run-Id"
 M = TypeVar("M", bound=BaseModel)
 
@@ -172,9 +172,7 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
         self._slot.close(lambda c: c.close())
 
     def _build_client(self) -> httpx.Client:
-        headers = {"Accept": "application/json"}
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            headers[TOKEN_HEADER] = self.internal_token.get_secret_value()
+        headers = {"Accept": "application/json", **internal_auth_headers(self.internal_token)}
         return httpx.Client(
             base_url=self.url.rstrip("/"),
             headers=headers,

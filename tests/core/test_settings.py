@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import PUBLIC_GITHUB_API_URL, get_settings, internal_auth_headers
+from core.settings import PUBLIC_GITHUB_API_URL, get_settings
 
 
 def test_seed_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,10 +24,3 @@ def test_public_github_is_the_default() -> None:
 def test_database_defaults_to_a_sqlite_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
     assert get_settings().database_url == f"sqlite:///{tmp_path / 'control-plane.db'}"
-
-
-def test_internal_header_only_when_a_token_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert internal_auth_headers() == {}
-    monkeypatch.setenv("INTERNAL_AUTH_TOKEN", "s3")
-    get_settings.cache_clear()
-    assert internal_auth_headers() == {"X-Internal-Token": "s3"}

@@ -21,6 +21,7 @@ from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.secret_endpoints import HttpSecretBackend
 from blocks.vault import VaultSecretBackend
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from core.settings import Settings, get_settings
 from sandbox.run import Sandbox
 from services.platform.control_plane.app import create_app
@@ -45,7 +46,7 @@ class SecuredControlPlane(ControlPlaneServer):
 
     def client(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, timeout=10, headers={"X-Internal-Token": INTERNAL_TOKEN}
+            base_url=self.url, timeout=10, headers={INTERNAL_TOKEN_HEADER: INTERNAL_TOKEN}
         )
 
 

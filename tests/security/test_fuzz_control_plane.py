@@ -27,6 +27,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from core.settings import Settings
 from services.platform.control_plane.app import create_app
 from tests.security.conftest import INTERNAL_TOKEN
@@ -41,7 +42,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 MAX_EXAMPLES = 30
-HEADERS = {"X-Internal-Token": INTERNAL_TOKEN}
+HEADERS = {INTERNAL_TOKEN_HEADER: INTERNAL_TOKEN}
 
 
 def _app(path: Path) -> FastAPI:

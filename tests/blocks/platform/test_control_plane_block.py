@@ -28,6 +28,7 @@ from blocks.platform.domain import (
     SecretStatus,
 )
 from core import errors
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from core.settings import Settings
 from services.platform.control_plane.app import create_app
 from tests.services.platform.control_plane.launchers import RecordingLauncher
@@ -239,11 +240,11 @@ def test_from_env_reads_url_and_token(server: LiveServer, monkeypatch: pytest.Mo
     cp = ControlPlane.from_env()
     assert cp.get_application("payments").id == "payments"
     assert TOKEN not in repr(cp)
-    assert cp.get_client().headers["X-Internal-Token"] == TOKEN
+    assert cp.get_client().headers[INTERNAL_TOKEN_HEADER] == TOKEN
 
 
 def test_no_token_no_header() -> None:
-    assert "X-Internal-Token" not in ControlPlane(url="http://127.0.0.1:1").get_client().headers
+    assert INTERNAL_TOKEN_HEADER not in ControlPlane(url="http://127.0.0.1:1").get_client().headers
 
 
 def _closed_port() -> int:
