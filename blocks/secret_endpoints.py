@@ -28,9 +28,9 @@ from blocks._http import (
 )
 from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
 from blocks.ports import GitOpsVerifier, SecretBindings, SecretStore
+from blocks.settings import SecretEndpointSettings
 from core.errors import InvalidInput
 from core.internal_auth import internal_auth_headers
-from core.settings import Settings, get_settings
 
 VENDOR = "secret-endpoints"
 BACKEND = "http"
@@ -120,12 +120,12 @@ class HttpSecretBackend(Block, SecretStore, SecretBindings, GitOpsVerifier):
     @classmethod
     def from_env(
         cls,
-        settings: Settings | None = None,
+        settings: SecretEndpointSettings | None = None,
         *,
         require: Sequence[str] = tuple(ENDPOINT_VARS.values()),
     ) -> HttpSecretBackend:
         """Build from the environment; ``require`` names the variables that must be set."""
-        settings = settings or get_settings()
+        settings = settings or SecretEndpointSettings.current()
         values = {field: getattr(settings, var) for field, var in ENDPOINT_VARS.items()}
         for field, var in ENDPOINT_VARS.items():
             if var in require and not values[field]:

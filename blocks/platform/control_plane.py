@@ -40,6 +40,7 @@ from blocks.platform.domain import (
     EventResult,
     SecretStatus,
 )
+from blocks.platform.settings import DEFAULT_CONTROL_PLANE_URL, ControlPlaneClientSettings
 from core.errors import (
     Conflict,
     DomainError,
@@ -56,7 +57,6 @@ from core.errors import (
     shorten,
 )
 from core.internal_auth import internal_auth_headers
-from core.settings import get_settings
 
 INTERNAL_PREFIX = "/internal/v1"
 # Events recorded by a run get ids derived from (run, event, aggregate): a retried task
@@ -215,7 +215,7 @@ class ControlPlane(Block):
     _block_type_name = "IDP Control Plane"
     _description = "Domain state of the IDP: read aggregates, move statuses, lock secrets."
 
-    url: str = Field(default="http://127.0.0.1:8080", description="Base URL of control-plane-api")
+    url: str = Field(default=DEFAULT_CONTROL_PLANE_URL, description="Base URL of control-plane-api")
     internal_token: SecretStr | None = Field(
         default=None, description="Sent as X-Internal-Token when set (INTERNAL_AUTH_TOKEN)"
     )
@@ -223,8 +223,9 @@ class ControlPlane(Block):
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
-    def from_env(cls) -> ControlPlane:
-        settings = get_settings()
+    def from_env(cls, settings: ControlPlaneClientSettings | None = None) -> ControlPlane:
+        """Build from CONTROL_PLANE_URL and INTERNAL_AUTH_TOKEN."""
+        settings = settings or ControlPlaneClientSettings.current()
         return cls(url=settings.CONTROL_PLANE_URL, internal_token=settings.INTERNAL_AUTH_TOKEN)
 
     def get_client(self) -> httpx.Client:

@@ -48,10 +48,10 @@ from blocks.models import (
     RobotAccount,
     StoredSecret,
 )
+from blocks.platform.settings import DEFAULT_EXECUTION_WORKERS_URL, ExecutionWorkersClientSettings
 from blocks.ports import GitOpsVerifier, GitProvider, SecretBindings, SecretStore
 from core.errors import DomainError, UpstreamRejected, error_for_code
 from core.internal_auth import internal_auth_headers
-from core.settings import Settings, get_settings
 
 VENDOR = "execution-workers"
 FLOW_RUN_HEADER = "X-Flow-Run-Id"
@@ -140,7 +140,8 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
     _description = "Routes repository and secret side effects through execution-workers."
 
     url: str = Field(
-        "http://127.0.0.1:8081", description="Base URL of execution-workers (EXECUTION_WORKERS_URL)"
+        DEFAULT_EXECUTION_WORKERS_URL,
+        description="Base URL of execution-workers (EXECUTION_WORKERS_URL)",
     )
     internal_token: SecretStr | None = Field(
         None, description="Sent as X-Internal-Token when set (INTERNAL_AUTH_TOKEN)"
@@ -155,9 +156,9 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
-    def from_env(cls, settings: Settings | None = None) -> ExecutionWorkers:
+    def from_env(cls, settings: ExecutionWorkersClientSettings | None = None) -> ExecutionWorkers:
         """Build from EXECUTION_WORKERS_URL and INTERNAL_AUTH_TOKEN."""
-        settings = settings or get_settings()
+        settings = settings or ExecutionWorkersClientSettings.current()
         token = settings.INTERNAL_AUTH_TOKEN
         return cls(
             url=settings.EXECUTION_WORKERS_URL,

@@ -146,9 +146,9 @@ def test_internal_token_is_sent_when_configured(monkeypatch: pytest.MonkeyPatch)
             without.verify_gitops("env", "repo")
         assert caught.value.code == "unauthorized"
         monkeypatch.setenv("INTERNAL_AUTH_TOKEN", "tok-123")
-        from core.settings import get_settings
+        from core.settings import reset_settings
 
-        get_settings.cache_clear()
+        reset_settings()
         backend = HttpSecretBackend.from_env()
         sent = _record(backend)
         assert backend.verify_gitops("env", "repo").repository == "repo"

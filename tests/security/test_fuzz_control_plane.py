@@ -28,8 +28,8 @@ from schemathesis.checks import (
 )
 
 from core.internal_auth import INTERNAL_TOKEN_HEADER
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.security.conftest import INTERNAL_TOKEN
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
@@ -46,7 +46,7 @@ HEADERS = {INTERNAL_TOKEN_HEADER: INTERNAL_TOKEN}
 
 
 def _app(path: Path) -> FastAPI:
-    settings = Settings(
+    settings = ControlPlaneSettings(
         DATABASE_URL=f"sqlite:///{path}", INTERNAL_AUTH_TOKEN=SecretStr(INTERNAL_TOKEN)
     )
     return create_app(settings, launcher=RecordingLauncher())

@@ -29,8 +29,8 @@ from blocks.platform.domain import (
 )
 from core import errors
 from core.internal_auth import INTERNAL_TOKEN_HEADER
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 from tests.services.platform.control_plane.live import LiveServer
 
@@ -40,7 +40,7 @@ STORED = StoredSecret(backend="vault", path="secret/data/harbor-ci", version=2)
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
+    settings = ControlPlaneSettings(
         DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}", INTERNAL_AUTH_TOKEN=SecretStr(TOKEN)
     )
     with LiveServer(create_app(settings, launcher=RecordingLauncher())) as live:

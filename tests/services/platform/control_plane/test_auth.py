@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from core.internal_auth import INTERNAL_TOKEN_HEADER
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 TOKEN = "s3cr3t-internal-token"
@@ -66,7 +66,7 @@ CALLS: dict[tuple[str, str], tuple[str, Any, int]] = {
 
 
 def _client(database_url: str, token: str | None) -> TestClient:
-    settings = Settings(
+    settings = ControlPlaneSettings(
         DATABASE_URL=database_url, INTERNAL_AUTH_TOKEN=SecretStr(token) if token else None
     )
     return TestClient(create_app(settings, launcher=RecordingLauncher()))

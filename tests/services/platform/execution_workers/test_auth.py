@@ -10,16 +10,16 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from core.internal_auth import INTERNAL_TOKEN_HEADER
-from core.settings import Settings
 from sandbox.run import Sandbox
 from services.platform.execution_workers.app import create_app
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 from tests.services.platform.execution_workers.support import TOKEN, error_code, workers_settings
 
 # Operational routes a load balancer and Prometheus call without credentials.
 OPEN_ROUTES = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
 
 
-def _routes(settings: Settings) -> list[tuple[str, str]]:
+def _routes(settings: ExecutionWorkersSettings) -> list[tuple[str, str]]:
     schema = create_app(settings).openapi()
     return sorted(
         (method.upper(), path)
@@ -28,7 +28,7 @@ def _routes(settings: Settings) -> list[tuple[str, str]]:
     )
 
 
-ALL_ROUTES = _routes(Settings(CONTROL_PLANE_URL=""))
+ALL_ROUTES = _routes(ExecutionWorkersSettings(CONTROL_PLANE_URL=""))
 PROTECTED = [route for route in ALL_ROUTES if route not in OPEN_ROUTES]
 
 
