@@ -24,6 +24,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from blocks._http import error_for_status
 from blocks.models import BranchProtectionInfo, RepositoryInfo
 from blocks.ports import GitProvider
+from blocks.settings import PUBLIC_GITHUB_API_URL, GitHubSettings
 from core.errors import (
     DomainError,
     InvalidInput,
@@ -34,7 +35,6 @@ from core.errors import (
     UpstreamUnavailable,
     shorten,
 )
-from core.settings import PUBLIC_GITHUB_API_URL, Settings, get_settings
 
 _VENDOR_MODULES = ("github", "requests", "urllib3")
 # GitHub's advice for a secondary limit that names no wait: at least a minute.
@@ -264,9 +264,9 @@ class GitHubProvider(Block, GitProvider):
     )
 
     @classmethod
-    def from_env(cls, settings: Settings | None = None) -> GitHubProvider:
+    def from_env(cls, settings: GitHubSettings | None = None) -> GitHubProvider:
         """Build from GITHUB_API_URL, GITHUB_TOKEN and GITHUB_ORG."""
-        settings = settings or get_settings()
+        settings = settings or GitHubSettings.current()
         token = settings.GITHUB_TOKEN.get_secret_value() if settings.GITHUB_TOKEN else ""
         values = {
             "GITHUB_API_URL": settings.GITHUB_API_URL,

@@ -31,8 +31,8 @@ from blocks._http import (
 )
 from blocks.models import RobotAccount
 from blocks.ports import RegistryProvider
+from blocks.settings import HarborSettings
 from core.errors import InvalidInput, NotFound, UpstreamRejected
-from core.settings import Settings, get_settings
 
 VENDOR = "harbor"
 API_PREFIX = "/api/v2.0"
@@ -100,9 +100,9 @@ class HarborProvider(Block, RegistryProvider):
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
-    def from_env(cls, settings: Settings | None = None) -> HarborProvider:
+    def from_env(cls, settings: HarborSettings | None = None) -> HarborProvider:
         """Build from HARBOR_URL, HARBOR_ROBOT_USERNAME and HARBOR_ROBOT_PASSWORD."""
-        settings = settings or get_settings()
+        settings = settings or HarborSettings.current()
         return cls(
             url=required(settings.HARBOR_URL, "HARBOR_URL"),
             username=required(settings.HARBOR_ROBOT_USERNAME, "HARBOR_ROBOT_USERNAME"),

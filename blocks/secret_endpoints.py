@@ -28,8 +28,9 @@ from blocks._http import (
 )
 from blocks.models import BindingRecord, BindingSpec, GitOpsStatus, StoredSecret
 from blocks.ports import GitOpsVerifier, SecretBindings, SecretStore
+from blocks.settings import SecretEndpointSettings
 from core.errors import InvalidInput
-from core.settings import Settings, get_settings
+from core.internal_auth import internal_auth_headers
 
 VENDOR = "secret-endpoints"
 BACKEND = "http"
@@ -119,12 +120,12 @@ class HttpSecretBackend(Block, SecretStore, SecretBindings, GitOpsVerifier):
     @classmethod
     def from_env(
         cls,
-        settings: Settings | None = None,
+        settings: SecretEndpointSettings | None = None,
         *,
         require: Sequence[str] = tuple(ENDPOINT_VARS.values()),
     ) -> HttpSecretBackend:
         """Build from the environment; ``require`` names the variables that must be set."""
-        settings = settings or get_settings()
+        settings = settings or SecretEndpointSettings.current()
         values = {field: getattr(settings, var) for field, var in ENDPOINT_VARS.items()}
         for field, var in ENDPOINT_VARS.items():
             if var in require and not values[field]:
@@ -144,9 +145,7 @@ class HttpSecretBackend(Block, SecretStore, SecretBindings, GitOpsVerifier):
         self._slot.close(lambda c: c.close())
 
     def _build_client(self) -> httpx.Client:
-        headers = {"Accept": "application/json"}
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            headers["X-Internal-Token"] = self.internal_token.get_secret_value()
+        headers = {"Accept": "application/json", **internal_auth_headers(self.internal_token)}
         return httpx.Client(
             timeout=self.timeout_seconds, headers=headers, verify=shared_ssl_context()
         )

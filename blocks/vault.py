@@ -29,6 +29,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 from blocks._http import ClientSlot, error_for_status, required, retry_after_seconds
 from blocks.models import StoredSecret
 from blocks.ports import SecretStore
+from blocks.settings import VaultSettings
 from core.errors import (
     Conflict,
     DomainError,
@@ -38,7 +39,6 @@ from core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from core.settings import Settings, get_settings
 
 VENDOR = "vault"
 BACKEND = "vault"
@@ -145,9 +145,9 @@ class VaultSecretBackend(Block, SecretStore):
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
-    def from_env(cls, settings: Settings | None = None) -> VaultSecretBackend:
+    def from_env(cls, settings: VaultSettings | None = None) -> VaultSecretBackend:
         """Build from VAULT_ADDR, VAULT_TOKEN and VAULT_KV_MOUNT."""
-        settings = settings or get_settings()
+        settings = settings or VaultSettings.current()
         return cls(
             addr=required(settings.VAULT_ADDR, "VAULT_ADDR"),
             token=required(settings.VAULT_TOKEN, "VAULT_TOKEN"),

@@ -1,1 +1,2 @@
-"""The bottom layer: domain models, errors, event names, settings. Imports nothing of ours."""
+"""The kernel: errors, settings loading, internal auth, telemetry, the step engine. Imports
+nothing of ours and names no family or provider."""

@@ -7,7 +7,7 @@ header, and the services' server spans (``services.http.instrument_app``) contin
 trace they receive. Nothing here runs at import: an entrypoint (a service's lifespan,
 ``idp flow-run``, ``idp demo``, a test) calls ``configure_tracing`` once.
 
-Where spans go is configuration (``core.settings``), any combination of:
+Where spans go is configuration (``TracingSettings``), any combination of:
 
 - ``OTEL_EXPORTER_OTLP_ENDPOINT``: OTLP/HTTP to a collector (the exporter also reads the
   other standard ``OTEL_EXPORTER_OTLP_*`` variables, e.g. headers);
@@ -51,12 +51,28 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
+from pydantic import Field
 
-from core.settings import Settings, get_settings
+from core.settings import EnvSettings
 
 ATTRIBUTE_PREFIX = "idp."
 SERVICE_NAMESPACE = "idp"
 AttributeValue = str | int | float | bool | None
+
+
+class TracingSettings(EnvSettings):
+    """Where this process's spans go; all unset means tracing is off. Read by entrypoints
+    only (a service's settings include these)."""
+
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = Field(
+        None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (spans go to /v1/traces)"
+    )
+    IDP_TRACES_FILE: Path | None = Field(
+        None, description="Development: append every finished span to this file as a JSON line"
+    )
+    IDP_TRACES_CONSOLE: bool = Field(
+        False, description="Development: print every finished span to stderr as a JSON line"
+    )
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -156,7 +172,7 @@ class _State:
 _STATE = _State()
 
 
-def _configured_exporters(settings: Settings) -> dict[str, tuple[SpanExporter, bool]]:
+def _configured_exporters(settings: TracingSettings) -> dict[str, tuple[SpanExporter, bool]]:
     """Exporters the settings ask for: key -> (exporter, batched)."""
     found: dict[str, tuple[SpanExporter, bool]] = {}
     if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
@@ -204,13 +220,13 @@ def _instrument_clients() -> None:
             instrumentor.instrument()
 
 
-def tracing_enabled(settings: Settings | None = None) -> bool:
+def tracing_enabled(settings: TracingSettings | None = None) -> bool:
     """Whether this process traces: a provider is installed, or the settings name an
     exporter (so ``configure_tracing`` will install one). Instrumentation that costs
     something per request (a service's server spans) is added only then."""
     if _STATE.provider is not None or isinstance(trace.get_tracer_provider(), TracerProvider):
         return True
-    settings = settings or get_settings()
+    settings = settings or TracingSettings.current()
     return bool(
         settings.OTEL_EXPORTER_OTLP_ENDPOINT
         or settings.IDP_TRACES_FILE is not None
@@ -221,7 +237,7 @@ def tracing_enabled(settings: Settings | None = None) -> bool:
 def configure_tracing(
     service: str,
     *,
-    settings: Settings | None = None,
+    settings: TracingSettings | None = None,
     exporters: Sequence[SpanExporter] = (),
     skip_urls: Sequence[str] = (),
 ) -> TracerProvider | None:
@@ -234,7 +250,7 @@ def configure_tracing(
     A later call adds exporters the first one did not have; the provider, resource and
     sampler of the first call stay.
     """
-    settings = settings or get_settings()
+    settings = settings or TracingSettings.current()
     wanted = _configured_exporters(settings)
     with _STATE.lock:
         if _STATE.provider is None and not wanted and not exporters:

@@ -23,9 +23,10 @@ from blocks.harbor import HarborProvider
 from blocks.models import BindingRecord, BindingSpec
 from blocks.platform.domain import appenv_repository_name
 from blocks.secret_endpoints import HttpSecretBackend
+from blocks.settings import HarborSettings
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError
-from core.settings import get_settings
+from core.settings import reset_settings
 from sandbox.run import Sandbox
 
 APPLICATION = "payments"
@@ -41,7 +42,7 @@ def _sandbox_env() -> Iterator[Sandbox]:
     with Sandbox() as sandbox:
         previous = {name: os.environ.get(name) for name in sandbox.env()}
         os.environ.update(sandbox.env())
-        get_settings.cache_clear()
+        reset_settings()
         try:
             yield sandbox
         finally:
@@ -50,7 +51,7 @@ def _sandbox_env() -> Iterator[Sandbox]:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-            get_settings.cache_clear()
+            reset_settings()
 
 
 def walk_github(github: GitHubProvider) -> None:
@@ -125,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print("Starting the sandbox (GitHub, Harbor, Vault, secret endpoints) on loopback...")
     with _sandbox_env() as sandbox:
-        settings = get_settings()
         try:
             walk_github(GitHubProvider.from_env())
-            secret = walk_harbor(HarborProvider.from_env(), settings.HARBOR_PROJECT)
+            secret = walk_harbor(HarborProvider.from_env(), HarborSettings.current().HARBOR_PROJECT)
             walk_secrets(VaultSecretBackend.from_env(), HttpSecretBackend.from_env(), secret)
         except DomainError as exc:
             print(f"FAILED: {exc}")

@@ -57,6 +57,7 @@ from core.errors import (
     UpstreamUnavailable,
     error_for_code,
 )
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from sandbox.server import SandboxServer
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -199,9 +200,9 @@ class SecretEndpointsSandbox:
     def _authorize(self, request: Request) -> None:
         if self.internal_token is None:
             return
-        given = request.headers.get("x-internal-token") or ""
+        given = request.headers.get(INTERNAL_TOKEN_HEADER) or ""
         if not hmac.compare_digest(given.encode(), self.internal_token.encode()):
-            raise Unauthorized("missing or invalid X-Internal-Token")
+            raise Unauthorized(f"missing or invalid {INTERNAL_TOKEN_HEADER}")
 
     def _no_route(self, body: Body) -> Body:
         raise NotFound("no such endpoint")

@@ -40,12 +40,11 @@ from core.errors import (
     Unauthorized,
     shorten,
 )
-from core.settings import Settings
-from core.telemetry import configure_tracing, flush_tracing, tracing_enabled
+from core.internal_auth import INTERNAL_TOKEN_HEADER
+from core.telemetry import TracingSettings, configure_tracing, flush_tracing, tracing_enabled
 
 logger = logging.getLogger(__name__)
 
-INTERNAL_TOKEN_HEADER = "X-Internal-Token"
 UNMATCHED_ROUTE = "<unmatched>"
 
 # Statuses Starlette raises itself (unknown route, wrong method) and the code they carry.
@@ -217,7 +216,7 @@ def route_template(scope: Scope) -> str:
 UNTRACED_URLS = "/health$,/ready$,/metrics$"
 
 
-def instrument_app(app: FastAPI, service: str, settings: Settings | None = None) -> None:
+def instrument_app(app: FastAPI, service: str, settings: TracingSettings | None = None) -> None:
     """Trace ``app``: a server span per request, joined to the caller's trace.
 
     Call it from the factory (``create_app``). The span names the route template

@@ -50,19 +50,19 @@ for _name in _PLATFORM_VARS:
 @pytest.fixture(autouse=True)
 def _clean_environ() -> Iterator[None]:
     """Each test starts without platform variables and cannot leak changes to the next."""
-    from core.settings import get_settings
+    from core.settings import reset_settings
 
     for name in _PLATFORM_VARS:
         os.environ.pop(name, None)
     before = dict(os.environ)
-    get_settings.cache_clear()
+    reset_settings()
     yield
     for name in set(os.environ) - set(before) - {"PYTEST_CURRENT_TEST"}:
         del os.environ[name]
     for name, value in before.items():
         if os.environ.get(name) != value and name != "PYTEST_CURRENT_TEST":
             os.environ[name] = value
-    get_settings.cache_clear()
+    reset_settings()
 
 
 @pytest.fixture(scope="session")

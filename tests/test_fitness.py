@@ -4,6 +4,9 @@
   workflow; no top-level package shadows the standard library.
 - Domain event names follow ``workflow_<aggregate>_<flow>_<completed|failed>`` and live
   in ``blocks.platform.domain.EventName`` only.
+- Every public environment variable is read, with its default, by a settings class; the
+  kernel's settings name no family or provider variable.
+- The ``X-Internal-Token`` header is named in code only by ``core.internal_auth``.
 - execution-workers make no state-changing control-plane call.
 - Every error leaving a block or a service carries a ``core.errors`` code: blocks and
   services raise only domain errors, and both services' one handler answers each code
@@ -38,7 +41,8 @@ from blocks.platform import domain
 from blocks.platform.domain import EVENT_NAME_PATTERN, PLATFORM_WORKFLOWS, WORKFLOWS, EventName
 from blocks.platform.workflows import DEPLOYMENT_NAME
 from core.errors import DomainError, all_error_classes
-from core.settings import Settings
+from core.internal_auth import INTERNAL_TOKEN_HEADER
+from core.settings import EnvSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMEL_CASE = re.compile(r"^(?:[A-Z][a-z0-9]+)+$")
@@ -140,6 +144,116 @@ def test_event_names_are_written_only_in_the_domain_module(package: str) -> None
         if path != ROOT / "blocks" / "platform" / "domain.py"
         for line, text in string_constants(path)
         if text in names or WORKFLOW_EVENT.match(text)
+    ]
+    assert offenders == []
+
+
+# -- settings: per consumer, with the public variable names ------------------------------
+# Every environment variable the platform reads, with its default: public contract (README,
+# docs/*.md, deployments). Add names; never rename one or change its default.
+PUBLIC_VARIABLES: dict[str, Any] = {
+    "GITHUB_TOKEN": None,
+    "GITHUB_API_URL": "https://api.github.com",
+    "GITHUB_ORG": None,
+    "HARBOR_URL": None,
+    "HARBOR_ROBOT_USERNAME": None,
+    "HARBOR_ROBOT_PASSWORD": None,
+    "HARBOR_PROJECT": None,
+    "APPENV_SECRETS_ENDPOINT": None,
+    "APPENV_SECRET_BINDINGS_ENDPOINT": None,
+    "APPENV_GITOPS_VERIFY_ENDPOINT": None,
+    "SECRET_BINDINGS_UPDATE_ENDPOINT": None,
+    "VAULT_ADDR": None,
+    "VAULT_TOKEN": None,
+    "VAULT_KV_MOUNT": "secret",
+    "INTERNAL_AUTH_TOKEN": None,
+    "CONTROL_PLANE_URL": "http://127.0.0.1:8080",
+    "EXECUTION_WORKERS_URL": "http://127.0.0.1:8081",
+    "IDP_GIT_BLOCK": "idp-github/default",
+    "IDP_REGISTRY_BLOCK": "idp-harbor/default",
+    "IDP_SECRET_BACKEND_BLOCK": "idp-vault-secret-backend/default",
+    "IDP_SECRET_BINDINGS_BLOCK": "idp-http-secret-backend/default",
+    "IDP_GITOPS_BLOCK": "idp-http-secret-backend/default",
+    "IDP_CONTROL_PLANE_BLOCK": "idp-control-plane/default",
+    "DATABASE_URL": None,
+    "IDP_DATA_DIR": ROOT / "data",
+    "IDP_SECRET_LOCK_TTL_SECONDS": 3600.0,
+    "IDP_IDEMPOTENCY_TTL_SECONDS": 86400.0,
+    "PROVIDER_TIMEOUT_SECONDS": 10.0,
+    "IDP_RETRY_DELAY_SCALE": 1.0,
+    "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+    "IDP_TRACES_FILE": None,
+    "IDP_TRACES_CONSOLE": False,
+}
+# The kernel's settings hold no family or provider variable.
+KERNEL_VARIABLES = {
+    "INTERNAL_AUTH_TOKEN",
+    "IDP_RETRY_DELAY_SCALE",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "IDP_TRACES_FILE",
+    "IDP_TRACES_CONSOLE",
+}
+
+
+def settings_classes() -> list[type[EnvSettings]]:
+    """Every settings class of ours (the modules that may define one imported first)."""
+    for package in ("core", "blocks", "flows", "services"):
+        for name, _ in modules(package, skip=("migrations",)):
+            importlib.import_module(name)
+    found: list[type[EnvSettings]] = []
+    todo = [EnvSettings]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub.__module__.split(".")[0] != "tests" and sub not in found:
+                found.append(sub)
+                todo.append(sub)
+    return found
+
+
+def test_every_public_variable_is_read_with_its_default() -> None:
+    defaults: dict[str, set[Any]] = {}
+    for cls in settings_classes():
+        for name, field in cls.model_fields.items():
+            defaults.setdefault(name, set()).add(field.default)
+    assert set(defaults) == set(PUBLIC_VARIABLES), "a variable was renamed, removed or added"
+    assert {n: d for n, d in defaults.items() if d != {PUBLIC_VARIABLES[n]}} == {}
+
+
+def test_the_kernel_settings_name_no_family_or_provider() -> None:
+    kernel = [cls for cls in settings_classes() if cls.__module__.split(".")[0] == "core"]
+    assert kernel
+    assert {n for cls in kernel for n in cls.model_fields} <= KERNEL_VARIABLES
+
+
+# -- the internal-auth header is named once ---------------------------------------------
+# Packages with code of ours (tests too); docstrings and descriptions may name the header.
+CODE_PACKAGES = (
+    "core",
+    "blocks",
+    "tasks",
+    "flows",
+    "services",
+    "sandbox",
+    "deployments",
+    "idp",
+    "bench",
+    "tests",
+)
+HEADER_HOME = ROOT / "core" / "internal_auth.py"
+# The one test that pins the header's wire name (a public contract) writes it too.
+HEADER_CONTRACT = ROOT / "tests" / "core" / "test_internal_auth.py"
+
+
+def test_the_internal_token_header_is_written_only_in_its_module() -> None:
+    """Code says ``core.internal_auth.INTERNAL_TOKEN_HEADER`` (and builds the headers with
+    ``internal_auth_headers``); a second spelling of the name is a drift waiting to happen."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in CODE_PACKAGES
+        for _, path in modules(package)
+        if path not in (HEADER_HOME, HEADER_CONTRACT)
+        for line, text in string_constants(path)
+        if text.strip().lower() == INTERNAL_TOKEN_HEADER.lower()
     ]
     assert offenders == []
 
@@ -269,16 +383,18 @@ def test_services_raise_only_domain_errors() -> None:
 
 def control_plane_app(tmp_path: Path) -> FastAPI:
     from services.platform.control_plane.app import create_app
+    from services.platform.control_plane.settings import ControlPlaneSettings
     from tests.services.platform.control_plane.launchers import RecordingLauncher
 
-    settings = Settings(DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}")
+    settings = ControlPlaneSettings(DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}")
     return create_app(settings, launcher=RecordingLauncher())
 
 
 def execution_workers_app(tmp_path: Path) -> FastAPI:
     from services.platform.execution_workers.app import create_app
+    from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
-    return create_app(Settings())
+    return create_app(ExecutionWorkersSettings())
 
 
 @pytest.mark.parametrize("factory", [control_plane_app, execution_workers_app])

@@ -41,13 +41,13 @@ from blocks.platform.domain import (
     EventResult,
     SecretStatus,
 )
+from blocks.platform.settings import DEFAULT_CONTROL_PLANE_URL, ControlPlaneClientSettings
 from core.errors import (
     shorten,
 )
-from core.settings import get_settings
+from core.internal_auth import internal_auth_headers
 
 INTERNAL_PREFIX = "/internal/v1"
-TOKEN_HEADER = "X-Internal-Token"
 # Events recorded by a run get ids derived from (run, event, aggregate): a retried task
 # records the same event again and the service keeps one.
 EVENT_NAMESPACE = uuid.UUID("8a1f3f4e-51c2-4a57-9c55-2f1d6c1e0b7d")
@@ -170,7 +170,7 @@ class ControlPlane(Block):
     _block_type_name = "IDP Control Plane"
     _description = "Domain state of the IDP: read aggregates, move statuses, lock secrets."
 
-    url: str = Field(default="http://127.0.0.1:8080", description="Base URL of control-plane-api")
+    url: str = Field(default=DEFAULT_CONTROL_PLANE_URL, description="Base URL of control-plane-api")
     internal_token: SecretStr | None = Field(
         default=None, description="Sent as X-Internal-Token when set (INTERNAL_AUTH_TOKEN)"
     )
@@ -178,8 +178,9 @@ class ControlPlane(Block):
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
-    def from_env(cls) -> ControlPlane:
-        settings = get_settings()
+    def from_env(cls, settings: ControlPlaneClientSettings | None = None) -> ControlPlane:
+        """Build from CONTROL_PLANE_URL and INTERNAL_AUTH_TOKEN."""
+        settings = settings or ControlPlaneClientSettings.current()
         return cls(url=settings.CONTROL_PLANE_URL, internal_token=settings.INTERNAL_AUTH_TOKEN)
 
     def get_client(self) -> httpx.Client:
@@ -190,9 +191,7 @@ class ControlPlane(Block):
         self._slot.close(lambda c: c.close())
 
     def _build_client(self) -> httpx.Client:
-        headers = {}
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            headers[TOKEN_HEADER] = self.internal_token.get_secret_value()
+        headers = internal_auth_headers(self.internal_token)
         return httpx.Client(
             base_url=self.url.rstrip("/") + INTERNAL_PREFIX,
             headers=headers,

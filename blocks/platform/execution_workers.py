@@ -47,12 +47,12 @@ from blocks.models import (
     RobotAccount,
     StoredSecret,
 )
+from blocks.platform.settings import DEFAULT_EXECUTION_WORKERS_URL, ExecutionWorkersClientSettings
 from blocks.ports import GitOpsVerifier, GitProvider, SecretBindings, SecretStore
 from core.errors import DomainError
-from core.settings import Settings, get_settings
+from core.internal_auth import internal_auth_headers
 
 VENDOR = "execution-workers"
-TOKEN_HEADER = "X-Internal-Token"
 FLOW_RUN_HEADER = "X-Flow-Run-Id"
 M = TypeVar("M", bound=BaseModel)
 
@@ -118,7 +118,8 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
     _description = "Routes repository and secret side effects through execution-workers."
 
     url: str = Field(
-        "http://127.0.0.1:8081", description="Base URL of execution-workers (EXECUTION_WORKERS_URL)"
+        DEFAULT_EXECUTION_WORKERS_URL,
+        description="Base URL of execution-workers (EXECUTION_WORKERS_URL)",
     )
     internal_token: SecretStr | None = Field(
         None, description="Sent as X-Internal-Token when set (INTERNAL_AUTH_TOKEN)"
@@ -133,9 +134,9 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
     _slot: ClientSlot = PrivateAttr(default_factory=ClientSlot)
 
     @classmethod
-    def from_env(cls, settings: Settings | None = None) -> ExecutionWorkers:
+    def from_env(cls, settings: ExecutionWorkersClientSettings | None = None) -> ExecutionWorkers:
         """Build from EXECUTION_WORKERS_URL and INTERNAL_AUTH_TOKEN."""
-        settings = settings or get_settings()
+        settings = settings or ExecutionWorkersClientSettings.current()
         token = settings.INTERNAL_AUTH_TOKEN
         return cls(
             url=settings.EXECUTION_WORKERS_URL,
@@ -150,9 +151,7 @@ class ExecutionWorkers(Block, GitProvider, SecretStore, SecretBindings, GitOpsVe
         self._slot.close(lambda c: c.close())
 
     def _build_client(self) -> httpx.Client:
-        headers = {"Accept": "application/json"}
-        if self.internal_token is not None and self.internal_token.get_secret_value():
-            headers[TOKEN_HEADER] = self.internal_token.get_secret_value()
+        headers = {"Accept": "application/json", **internal_auth_headers(self.internal_token)}
         return httpx.Client(
             base_url=self.url.rstrip("/"),
             headers=headers,

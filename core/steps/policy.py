@@ -26,18 +26,16 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import RateLimited, is_retryable
+from core.settings import EnvSettings
 
 # Longest wait we accept from a Retry-After header before retrying anyway.
 MAX_RETRY_AFTER_SECONDS = 600.0
 
 
-class EngineSettings(BaseSettings):
+class EngineSettings(EnvSettings):
     """The step engine's one knob (read at each retry; no cache, no I/O at import)."""
-
-    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
 
     IDP_RETRY_DELAY_SCALE: float = Field(
         1.0, ge=0, description="Multiplier of step retry delays (1 = production backoff)"

@@ -1,6 +1,6 @@
 """Which block plays each provider role, loaded at the top of every flow.
 
-The block document of each role comes from settings (``IDP_GIT_BLOCK``,
+The block document of each role comes from ``RoleSettings`` (``IDP_GIT_BLOCK``,
 ``IDP_REGISTRY_BLOCK``, ``IDP_SECRET_BACKEND_BLOCK``, ``IDP_SECRET_BINDINGS_BLOCK``,
 ``IDP_GITOPS_BLOCK``, ``IDP_CONTROL_PLANE_BLOCK``, each ``"<block-type-slug>/<name>"``) and
 is loaded generically with ``Block.aload``, so a deployment can route side effects
@@ -21,7 +21,20 @@ import blocks.platform.catalog  # noqa: F401
 from blocks.platform.control_plane import ControlPlane
 from blocks.ports import GitOpsVerifier, GitProvider, RegistryProvider, SecretBindings, SecretStore
 from core.errors import InvalidInput
-from core.settings import get_settings
+from core.settings import EnvSettings
+
+
+class RoleSettings(EnvSettings):
+    """Which block document each role loads (``"<block-type-slug>/<name>"``). Routing side
+    effects through execution-workers is a matter of pointing these at its block."""
+
+    IDP_GIT_BLOCK: str = "idp-github/default"
+    IDP_REGISTRY_BLOCK: str = "idp-harbor/default"
+    IDP_SECRET_BACKEND_BLOCK: str = "idp-vault-secret-backend/default"
+    IDP_SECRET_BINDINGS_BLOCK: str = "idp-http-secret-backend/default"
+    IDP_GITOPS_BLOCK: str = "idp-http-secret-backend/default"
+    IDP_CONTROL_PLANE_BLOCK: str = "idp-control-plane/default"
+
 
 # role -> (setting naming its block document, interface it must implement)
 ROLES: dict[str, tuple[str, type[Any]]] = {
@@ -78,7 +91,7 @@ class Roles:
 
 async def load_role(role: str) -> Any:
     variable, interface = ROLES[role]
-    slug = getattr(get_settings(), variable)
+    slug = getattr(RoleSettings.current(), variable)
     block = await Block.aload(slug)
     if not isinstance(block, interface):
         raise InvalidInput(

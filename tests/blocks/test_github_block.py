@@ -14,8 +14,8 @@ from github import Auth, Github, GithubException
 from pydantic import ValidationError
 
 from blocks.github import GitHubProvider
+from blocks.settings import GitHubSettings
 from core.errors import DomainError, InvalidInput, RateLimited, ResourceMismatch
-from core.settings import Settings
 from sandbox.github import GitHubSandbox
 
 _names = itertools.count(1)
@@ -451,7 +451,7 @@ def test_from_env_names_the_missing_variable(missing: str) -> None:
     values = {"GITHUB_API_URL": "https://api.github.com", "GITHUB_TOKEN": "t", "GITHUB_ORG": "o"}
     values[missing] = ""
     with pytest.raises(InvalidInput) as caught:
-        GitHubProvider.from_env(Settings(**values))  # type: ignore[arg-type]
+        GitHubProvider.from_env(GitHubSettings(**values))  # type: ignore[arg-type]
     assert caught.value.details["variable"] == missing
     assert missing in caught.value.message
 

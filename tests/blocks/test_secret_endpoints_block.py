@@ -16,6 +16,7 @@ from starlette.routing import Route
 from blocks.models import BindingRecord, BindingSpec, StoredSecret
 from blocks.secret_endpoints import HttpSecretBackend
 from core.errors import DomainError
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from sandbox.secret_endpoints import SecretEndpointsSandbox
 from sandbox.server import SandboxServer
 
@@ -133,7 +134,7 @@ def test_bindings_are_deleted_once_and_answered_as_they_were(
 def test_no_internal_token_header_when_not_configured(backend: HttpSecretBackend) -> None:
     sent = _record(backend)
     backend.verify_gitops("env-h", "appenv-env-h")
-    assert sent and "x-internal-token" not in sent[0].headers
+    assert sent and INTERNAL_TOKEN_HEADER not in sent[0].headers
 
 
 def test_internal_token_is_sent_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,13 +146,13 @@ def test_internal_token_is_sent_when_configured(monkeypatch: pytest.MonkeyPatch)
             without.verify_gitops("env", "repo")
         assert caught.value.code == "unauthorized"
         monkeypatch.setenv("INTERNAL_AUTH_TOKEN", "tok-123")
-        from core.settings import get_settings
+        from core.settings import reset_settings
 
-        get_settings.cache_clear()
+        reset_settings()
         backend = HttpSecretBackend.from_env()
         sent = _record(backend)
         assert backend.verify_gitops("env", "repo").repository == "repo"
-        assert sent[0].headers["x-internal-token"] == "tok-123"
+        assert sent[0].headers[INTERNAL_TOKEN_HEADER] == "tok-123"
         assert "tok-123" not in repr(backend)
 
 

@@ -1,33 +1,52 @@
+"""core.settings: how every settings class reads the environment, and how tests reset it."""
+
 from __future__ import annotations
 
 import pytest
+from pydantic import Field, ValidationError
 
-from core.settings import PUBLIC_GITHUB_API_URL, get_settings, internal_auth_headers
-
-
-def test_seed_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example/api/v3")
-    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
-    monkeypatch.setenv("HARBOR_ROBOT_PASSWORD", "pw")
-    monkeypatch.setenv("SECRET_BINDINGS_UPDATE_ENDPOINT", "http://x/secrets/bindings/update")
-    settings = get_settings()
-    assert settings.GITHUB_API_URL == "https://ghe.example/api/v3"
-    assert settings.SECRET_BINDINGS_UPDATE_ENDPOINT == "http://x/secrets/bindings/update"
-    # Secrets never show in a repr (logs, tracebacks).
-    assert "t0ken" not in repr(settings) and "pw" not in repr(settings)
+from core.settings import EnvSettings, reset_settings
 
 
-def test_public_github_is_the_default() -> None:
-    assert get_settings().GITHUB_API_URL == PUBLIC_GITHUB_API_URL
+class Knobs(EnvSettings):
+    IDP_TEST_KNOB: str = "default"
+    IDP_TEST_COUNT: int = Field(1, gt=0)
 
 
-def test_database_defaults_to_a_sqlite_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IDP_DATA_DIR", str(tmp_path))
-    assert get_settings().database_url == f"sqlite:///{tmp_path / 'control-plane.db'}"
+class OtherKnobs(EnvSettings):
+    IDP_TEST_KNOB: str = "other default"
 
 
-def test_internal_header_only_when_a_token_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert internal_auth_headers() == {}
-    monkeypatch.setenv("INTERNAL_AUTH_TOKEN", "s3")
-    get_settings.cache_clear()
-    assert internal_auth_headers() == {"X-Internal-Token": "s3"}
+def test_field_names_are_the_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDP_TEST_KNOB", "set")
+    monkeypatch.setenv("idp_test_count", "5")  # names are exact: another case is not read
+    monkeypatch.setenv("IDP_TEST_UNRELATED", "x")  # the rest of the environment is ignored
+    knobs = Knobs()
+    assert (knobs.IDP_TEST_KNOB, knobs.IDP_TEST_COUNT) == ("set", 1)
+
+
+def test_values_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDP_TEST_COUNT", "0")
+    with pytest.raises(ValidationError, match="IDP_TEST_COUNT"):
+        Knobs()
+
+
+def test_current_reads_once_per_class_until_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDP_TEST_KNOB", "first")
+    first = Knobs.current()
+    assert first.IDP_TEST_KNOB == "first"
+    monkeypatch.setenv("IDP_TEST_KNOB", "second")
+    assert Knobs.current() is first  # read on first use, then kept for the process
+    assert OtherKnobs.current().IDP_TEST_KNOB == "second"  # each class has its own
+    assert Knobs().IDP_TEST_KNOB == "second"  # constructing always reads afresh
+    reset_settings()
+    assert Knobs.current().IDP_TEST_KNOB == "second"
+    assert Knobs.current() is not first
+
+
+def test_a_subclass_is_cached_apart_from_its_base() -> None:
+    class More(Knobs):
+        IDP_TEST_MORE: bool = False
+
+    assert isinstance(More.current(), More)
+    assert type(Knobs.current()) is Knobs

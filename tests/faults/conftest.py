@@ -12,8 +12,9 @@ from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.secret_endpoints import HttpSecretBackend
+from blocks.settings import ProviderSettings
 from blocks.vault import VaultSecretBackend
-from core.settings import Settings, get_settings
+from core.settings import reset_settings
 from sandbox.run import Sandbox
 from tests.faults.support import RestartableControlPlane
 from tests.flows.platform.support import Domain
@@ -62,7 +63,7 @@ def platform_env(sandbox: Sandbox, control_plane: RestartableControlPlane) -> di
 def saved_blocks(
     prefect_harness: None, sandbox: Sandbox, control_plane: RestartableControlPlane
 ) -> None:
-    settings = Settings(**platform_env(sandbox, control_plane))  # type: ignore[arg-type]
+    settings = ProviderSettings(**platform_env(sandbox, control_plane))  # type: ignore[arg-type]
     GitHubProvider.from_env(settings).save(BLOCK_NAME, overwrite=True)
     HarborProvider.from_env(settings).save(BLOCK_NAME, overwrite=True)
     VaultSecretBackend.from_env(settings).save(BLOCK_NAME, overwrite=True)
@@ -79,7 +80,7 @@ def fault_env(
 ) -> Iterator[None]:
     for name, value in platform_env(sandbox, control_plane).items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    reset_settings()
     yield
     for server in sandbox.servers.values():
         server.faults.clear()

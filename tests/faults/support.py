@@ -20,7 +20,6 @@ from blocks.platform.workflows import (
     SecretRotationRequest,
     SecretRotationSweepRequest,
 )
-from core.settings import Settings
 from flows.platform.bulk_environment_provisioning import bulk_environment_provisioning
 from flows.platform.environment_provisioning import application_environment_provisioning
 from flows.platform.secret_rotation import secret_rotation
@@ -28,6 +27,7 @@ from flows.platform.secret_rotation_sweep import secret_rotation_sweep
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
 from sandbox.server import LoopbackServer
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.flows.platform.support import ControlPlaneServer, Domain, harbor_accepts
 
 DOMAIN_CODE = re.compile(r"\[([a-z_]+)\]")
@@ -48,7 +48,9 @@ class RestartableControlPlane(ControlPlaneServer):
     def restart(self, down_seconds: float = 0.0) -> None:
         self.stop()
         time.sleep(down_seconds)
-        self.app = create_app(Settings(DATABASE_URL=self.database_url), launcher=self.launcher)
+        self.app = create_app(
+            ControlPlaneSettings(DATABASE_URL=self.database_url), launcher=self.launcher
+        )
         self.start()
 
     def restart_when(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from blocks.platform.domain import appenv_repository_name
-from core.settings import get_settings
+from core.settings import reset_settings
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
 from tests.faults.support import (
     RestartableControlPlane,
@@ -35,7 +35,7 @@ def test_a_restart_mid_run_is_retried_through(
 ) -> None:
     # Control-plane retries wait 1, 2, 4 s (x jitter): longer than the restart.
     monkeypatch.setenv("IDP_RETRY_DELAY_SCALE", "5")
-    get_settings.cache_clear()
+    reset_settings()
     env_id = domain.environment()
     bulk_envs = environments(domain, 4)
     secret_id, robot = domain.secret(environments=(env_id,))

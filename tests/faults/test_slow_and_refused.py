@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 import flows.platform.environment_provisioning
-from core.settings import get_settings
+from core.settings import reset_settings
 from sandbox.run import Sandbox
 from tasks.platform.secrets import VERIFY_GITOPS_RECONCILIATION
 from tests.faults.support import (
@@ -84,7 +84,7 @@ def test_connections_refused_for_ten_seconds_are_outlasted(
 ) -> None:
     # Production backoff x 3: four provider retries span more than 10 s even with jitter.
     monkeypatch.setenv("IDP_RETRY_DELAY_SCALE", "3")
-    get_settings.cache_clear()
+    reset_settings()
     env_id = domain.environment()
     bulk_envs = environments(domain, 2)
     secret_id, robot = domain.secret(environments=(env_id,))

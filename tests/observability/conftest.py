@@ -19,8 +19,9 @@ from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.platform.execution_workers import ExecutionWorkers
 from blocks.secret_endpoints import HttpSecretBackend
+from blocks.settings import ProviderSettings
 from blocks.vault import VaultSecretBackend
-from core.settings import Settings, get_settings
+from core.settings import reset_settings
 from core.telemetry import configure_tracing, flush_tracing
 from sandbox.run import Sandbox
 from tests.flows.platform.conftest import ROUTED_ROLES, platform_env
@@ -78,7 +79,7 @@ def obs_blocks(
 ) -> dict[str, str]:
     """Block documents of this directory only, and the variables that select them."""
     name = unique("obs")
-    settings = Settings(**platform_env(obs_sandbox, obs_control_plane.url))  # type: ignore[arg-type]
+    settings = ProviderSettings(**platform_env(obs_sandbox, obs_control_plane.url))  # type: ignore[arg-type]
     GitHubProvider.from_env(settings).save(name)
     HarborProvider.from_env(settings).save(name)
     VaultSecretBackend.from_env(settings).save(name)
@@ -105,7 +106,7 @@ def platform(
     env = {**platform_env(obs_sandbox, obs_control_plane.url), **obs_blocks}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    reset_settings()
     yield Platform(
         obs_sandbox, obs_control_plane, Domain(obs_control_plane, obs_sandbox), obs_blocks
     )
@@ -122,8 +123,9 @@ def obs_workers(
 ) -> Iterator[str]:
     """execution-workers configured like a deployment, and its block saved (same name)."""
     from services.platform.execution_workers.app import create_app
+    from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
-    settings = Settings(**platform_env(obs_sandbox, obs_control_plane.url))  # type: ignore[arg-type]
+    settings = ExecutionWorkersSettings(**platform_env(obs_sandbox, obs_control_plane.url))  # type: ignore[arg-type]
     with LiveServer(create_app(settings)) as server:
         ExecutionWorkers(url=server.url).save(obs_blocks["IDP_GIT_BLOCK"].split("/")[1])
         yield server.url
@@ -135,5 +137,5 @@ def routed(platform: Platform, obs_workers: str, monkeypatch: pytest.MonkeyPatch
     name = platform.blocks["IDP_GIT_BLOCK"].split("/")[1]
     for variable in ROUTED_ROLES:
         monkeypatch.setenv(variable, f"idp-execution-workers/{name}")
-    get_settings.cache_clear()
+    reset_settings()
     return obs_workers

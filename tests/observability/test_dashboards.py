@@ -23,7 +23,7 @@ import pytest
 from prefect.states import State
 
 from blocks.platform.domain import WORKFLOW_APPENV_PROVISIONING, appenv_repository_name
-from core.settings import PROJECT_ROOT, get_settings
+from core.settings import PROJECT_ROOT, reset_settings
 from sandbox.run import DEFAULT_GITHUB_ORG
 from tests.flows.platform.conftest import ROUTED_ROLES
 from tests.flows.platform.support import run
@@ -148,9 +148,9 @@ def one_round(platform: Platform, routed_block: str, monkeypatch: pytest.MonkeyP
     with monkeypatch.context() as patch:
         for variable in ROUTED_ROLES:
             patch.setenv(variable, routed_block)
-        get_settings.cache_clear()
+        reset_settings()
         assert provision(routed).is_completed()
-    get_settings.cache_clear()
+    reset_settings()
 
 
 def wait_until_scraped(prometheus: Prometheus, platform: Platform, workers: str) -> None:

@@ -14,11 +14,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision
 
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT
 from core.telemetry import (
     JsonLinesSpanExporter,
     SkipURLs,
     SystemRandomIds,
+    TracingSettings,
     _configured_exporters,
     read_spans,
 )
@@ -52,9 +53,9 @@ def test_tracing_is_off_unless_an_exporter_is_configured() -> None:
 
 
 def test_settings_choose_the_exporters(tmp_path: Path) -> None:
-    assert _configured_exporters(Settings()) == {}
+    assert _configured_exporters(TracingSettings()) == {}
     chosen = _configured_exporters(
-        Settings(
+        TracingSettings(
             OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318/",
             IDP_TRACES_FILE=tmp_path / "t.jsonl",
             IDP_TRACES_CONSOLE=True,

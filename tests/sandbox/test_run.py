@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from sandbox.run import Sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,9 @@ def test_latency_and_internal_token_apply_to_provider_routes() -> None:
         check = {"environment_id": "e", "repository": "r"}
         url = env["APPENV_GITOPS_VERIFY_ENDPOINT"]
         assert httpx.post(url, json=check).status_code == 401
-        assert httpx.post(url, json=check, headers={"X-Internal-Token": "tok"}).status_code == 200
+        assert (
+            httpx.post(url, json=check, headers={INTERNAL_TOKEN_HEADER: "tok"}).status_code == 200
+        )
 
 
 def test_the_github_rate_limit_can_be_raised_for_benchmarks() -> None:

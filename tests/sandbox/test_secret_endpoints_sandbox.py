@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from sandbox.secret_endpoints import SecretEndpointsSandbox
 
 
@@ -166,12 +167,14 @@ def test_internal_token_is_enforced_only_when_configured() -> None:
         url = guarded.url + "/appenv/gitops-verify"
         missing = httpx.post(url, json=body)
         assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
-        assert httpx.post(url, json=body, headers={"X-Internal-Token": "bad"}).status_code == 401
-        assert httpx.post(url, json=body, headers={"X-Internal-Token": "s3cret"}).status_code == 200
+        assert httpx.post(url, json=body, headers={INTERNAL_TOKEN_HEADER: "bad"}).status_code == 401
+        assert (
+            httpx.post(url, json=body, headers={INTERNAL_TOKEN_HEADER: "s3cret"}).status_code == 200
+        )
         delete = guarded.url + "/appenv/secrets/delete"
         undo = {"environment_id": "e", "secrets": ["db"]}
         assert httpx.post(delete, json=undo).status_code == 401
-        assert httpx.post(delete, json=undo, headers={"X-Internal-Token": "s3cret"}).json() == {
+        assert httpx.post(delete, json=undo, headers={INTERNAL_TOKEN_HEADER: "s3cret"}).json() == {
             "environment_id": "e",
             "deleted": [],
         }

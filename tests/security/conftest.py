@@ -20,10 +20,13 @@ from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.secret_endpoints import HttpSecretBackend
+from blocks.settings import ProviderSettings
 from blocks.vault import VaultSecretBackend
-from core.settings import Settings, get_settings
+from core.internal_auth import INTERNAL_TOKEN_HEADER
+from core.settings import reset_settings
 from sandbox.run import Sandbox
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.flows.platform.support import ControlPlaneServer, Domain
 
 BLOCK_NAME = "security"
@@ -38,14 +41,14 @@ class SecuredControlPlane(ControlPlaneServer):
     def __init__(self, database_path: Path) -> None:
         self.database_path = database_path
         super().__init__(f"sqlite:///{database_path}")
-        settings = Settings(
+        settings = ControlPlaneSettings(
             DATABASE_URL=self.database_url, INTERNAL_AUTH_TOKEN=SecretStr(INTERNAL_TOKEN)
         )
         self.app = create_app(settings, launcher=self.launcher)
 
     def client(self) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, timeout=10, headers={"X-Internal-Token": INTERNAL_TOKEN}
+            base_url=self.url, timeout=10, headers={INTERNAL_TOKEN_HEADER: INTERNAL_TOKEN}
         )
 
 
@@ -83,7 +86,7 @@ def platform_env(sandbox: Sandbox, control_plane: ControlPlaneServer) -> dict[st
 def saved_blocks(
     prefect_harness: None, sandbox: Sandbox, control_plane: SecuredControlPlane
 ) -> None:
-    settings = Settings(**platform_env(sandbox, control_plane))  # type: ignore[arg-type]
+    settings = ProviderSettings(**platform_env(sandbox, control_plane))  # type: ignore[arg-type]
     GitHubProvider.from_env(settings).save(BLOCK_NAME, overwrite=True)
     HarborProvider.from_env(settings).save(BLOCK_NAME, overwrite=True)
     VaultSecretBackend.from_env(settings).save(BLOCK_NAME, overwrite=True)
@@ -103,7 +106,7 @@ def platform(
     """The platform's environment for in-process flows; the domain to build state with."""
     for name, value in platform_env(sandbox, control_plane).items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    reset_settings()
     yield Domain(control_plane, sandbox)
     for server in sandbox.servers.values():
         server.faults.clear()

@@ -27,8 +27,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from core.settings import Settings
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.security.conftest import INTERNAL_TOKEN
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
@@ -41,11 +42,11 @@ CHECKS = [
     response_schema_conformance,
 ]
 MAX_EXAMPLES = 30
-HEADERS = {"X-Internal-Token": INTERNAL_TOKEN}
+HEADERS = {INTERNAL_TOKEN_HEADER: INTERNAL_TOKEN}
 
 
 def _app(path: Path) -> FastAPI:
-    settings = Settings(
+    settings = ControlPlaneSettings(
         DATABASE_URL=f"sqlite:///{path}", INTERNAL_AUTH_TOKEN=SecretStr(INTERNAL_TOKEN)
     )
     return create_app(settings, launcher=RecordingLauncher())

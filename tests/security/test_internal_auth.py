@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import SecretStr
 
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from sandbox.run import Sandbox
 from sandbox.server import LoopbackServer
 from services.platform.execution_workers.app import create_app as create_workers
@@ -29,7 +30,7 @@ from tests.services.platform.execution_workers.support import workers_settings
 
 pytestmark = pytest.mark.security
 
-HEADER = "X-Internal-Token"
+HEADER = INTERNAL_TOKEN_HEADER
 # Operational routes a load balancer and Prometheus call without credentials, and the docs.
 OPEN_PATHS = {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/redoc"}
 OPEN_PREFIXES = ("/api/v1/", "/docs/")

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, Field, SecretStr
 
 from core import errors
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from services.http import (
     HTTPMetricsMiddleware,
     http_requests_counter,
@@ -128,7 +129,7 @@ def test_a_bug_is_500_internal_error_without_details() -> None:
 
 @pytest.mark.parametrize(
     "headers, status",
-    [({}, 401), ({"X-Internal-Token": "wrong"}, 401), ({"X-Internal-Token": "t0ken"}, 200)],
+    [({}, 401), ({INTERNAL_TOKEN_HEADER: "wrong"}, 401), ({INTERNAL_TOKEN_HEADER: "t0ken"}, 200)],
 )
 def test_internal_token_is_required_when_configured(headers: dict[str, str], status: int) -> None:
     app, _ = build(token="t0ken")

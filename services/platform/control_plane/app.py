@@ -18,7 +18,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import Response
 
 from core.errors import UpstreamUnavailable
-from core.settings import Settings, get_settings
 from services.http import (
     HTTPMetricsMiddleware,
     error_body,
@@ -47,6 +46,7 @@ from services.platform.control_plane.routers import (
     ops,
     secrets,
 )
+from services.platform.control_plane.settings import ControlPlaneSettings
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -97,10 +97,10 @@ async def _prune_idempotency_records(state: AppState) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, launcher: WorkflowLauncher | None = None
+    settings: ControlPlaneSettings | None = None, *, launcher: WorkflowLauncher | None = None
 ) -> FastAPI:
     """Build the service: migrate its database, wire routers, errors, auth and metrics."""
-    settings = settings or get_settings()
+    settings = settings or ControlPlaneSettings.current()
     engine = make_engine(settings.database_url)
     upgrade_to_head(engine)
     metrics = ControlPlaneMetrics()

@@ -14,18 +14,18 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from core.settings import Settings
 from services.platform.control_plane.commands import CommandContext
 from services.platform.control_plane.launcher import WorkflowLauncher
 from services.platform.control_plane.metrics import ControlPlaneMetrics
 from services.platform.control_plane.models.idempotency import MAX_KEY_LENGTH
+from services.platform.control_plane.settings import ControlPlaneSettings
 
 
 @dataclass(frozen=True)
 class AppState:
     """What one app instance owns (tests build many apps side by side)."""
 
-    settings: Settings
+    settings: ControlPlaneSettings
     engine: Engine
     sessions: sessionmaker[Session]
     launcher: WorkflowLauncher

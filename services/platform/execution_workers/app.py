@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from core.settings import Settings, get_settings
 from services.http import (
     HTTPMetricsMiddleware,
     install_error_handlers,
@@ -26,6 +25,7 @@ from services.platform.execution_workers.ledger import Ledger
 from services.platform.execution_workers.metrics import SERVICE_NAME, WorkerMetrics
 from services.platform.execution_workers.providers import Providers
 from services.platform.execution_workers.routers import appenv, github, ops, secrets
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
 DESCRIPTION = """
 Performs the platform's side effects on external systems (seed 002): GitHub repositories
@@ -42,12 +42,14 @@ endpoints (or Vault), and Harbor robot rotation. Internal: used by workflows (th
 """
 
 
-def create_app(settings: Settings | None = None, *, providers: Providers | None = None) -> FastAPI:
+def create_app(
+    settings: ExecutionWorkersSettings | None = None, *, providers: Providers | None = None
+) -> FastAPI:
     """Build the service from ``settings`` (the environment by default).
 
     ``providers`` replaces the blocks built from the settings (tests point them anywhere).
     """
-    settings = settings or get_settings()
+    settings = settings or ExecutionWorkersSettings.current()
     providers = providers or Providers.from_settings(settings)
     metrics = WorkerMetrics()
     state = WorkerState(

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from core.settings import Settings
 from services.platform.execution_workers.events import EventReporter
 from services.platform.execution_workers.ledger import Ledger
 from services.platform.execution_workers.metrics import WorkerMetrics
 from services.platform.execution_workers.operations import Operations
 from services.platform.execution_workers.providers import Providers
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
 FLOW_RUN_HEADER = "X-Flow-Run-Id"
 
@@ -21,7 +21,7 @@ FLOW_RUN_HEADER = "X-Flow-Run-Id"
 class WorkerState:
     """What one app instance owns (tests build many apps side by side)."""
 
-    settings: Settings
+    settings: ExecutionWorkersSettings
     providers: Providers
     metrics: WorkerMetrics
     reporter: EventReporter

@@ -23,9 +23,10 @@ from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.ports import GitProvider, RegistryProvider, SecretStore
 from blocks.secret_endpoints import HttpSecretBackend
+from blocks.settings import ProviderSettings
 from blocks.vault import VaultSecretBackend
 from core.errors import DomainError, PreconditionFailed
-from core.settings import Settings
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,10 @@ class Providers:
     problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Providers:
+    def from_settings(cls, settings: ExecutionWorkersSettings) -> Providers:
         """Build every configured block (no network: blocks connect on first use)."""
         problems: dict[str, str] = {}
-        store: Callable[[Settings], SecretStore] = (
+        store: Callable[[ProviderSettings], SecretStore] = (
             VaultSecretBackend.from_env
             if settings.VAULT_ADDR
             else lambda s: HttpSecretBackend.from_env(s, require=["APPENV_SECRETS_ENDPOINT"])
@@ -147,8 +148,8 @@ class Providers:
 def _build(
     role: str,
     configured: bool,
-    build: Callable[[Settings], P],
-    settings: Settings,
+    build: Callable[[ProviderSettings], P],
+    settings: ProviderSettings,
     problems: dict[str, str],
 ) -> P | None:
     if not configured:
@@ -163,18 +164,18 @@ def _build(
         return None
 
 
-def _git_configured(settings: Settings) -> bool:
+def _git_configured(settings: ProviderSettings) -> bool:
     return bool(settings.GITHUB_TOKEN or settings.GITHUB_ORG)
 
 
-def _harbor_configured(settings: Settings) -> bool:
+def _harbor_configured(settings: ProviderSettings) -> bool:
     password = settings.HARBOR_ROBOT_PASSWORD
     return bool(settings.HARBOR_URL or settings.HARBOR_ROBOT_USERNAME or password)
 
 
-def _secrets_configured(settings: Settings) -> bool:
+def _secrets_configured(settings: ProviderSettings) -> bool:
     return bool(settings.VAULT_ADDR or settings.VAULT_TOKEN or settings.APPENV_SECRETS_ENDPOINT)
 
 
-def _bindings_configured(settings: Settings) -> bool:
+def _bindings_configured(settings: ProviderSettings) -> bool:
     return any(getattr(settings, var) for var in BINDING_VARS)

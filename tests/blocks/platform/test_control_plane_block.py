@@ -28,8 +28,9 @@ from blocks.platform.domain import (
     SecretStatus,
 )
 from core import errors
-from core.settings import Settings
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 from tests.services.platform.control_plane.live import LiveServer
 
@@ -39,7 +40,7 @@ STORED = StoredSecret(backend="vault", path="secret/data/harbor-ci", version=2)
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
+    settings = ControlPlaneSettings(
         DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}", INTERNAL_AUTH_TOKEN=SecretStr(TOKEN)
     )
     with LiveServer(create_app(settings, launcher=RecordingLauncher())) as live:
@@ -239,11 +240,11 @@ def test_from_env_reads_url_and_token(server: LiveServer, monkeypatch: pytest.Mo
     cp = ControlPlane.from_env()
     assert cp.get_application("payments").id == "payments"
     assert TOKEN not in repr(cp)
-    assert cp.get_client().headers["X-Internal-Token"] == TOKEN
+    assert cp.get_client().headers[INTERNAL_TOKEN_HEADER] == TOKEN
 
 
 def test_no_token_no_header() -> None:
-    assert "X-Internal-Token" not in ControlPlane(url="http://127.0.0.1:1").get_client().headers
+    assert INTERNAL_TOKEN_HEADER not in ControlPlane(url="http://127.0.0.1:1").get_client().headers
 
 
 def _closed_port() -> int:

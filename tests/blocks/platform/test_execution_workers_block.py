@@ -16,7 +16,7 @@ from blocks.models import BindingRecord, BindingSpec, StoredSecret
 from blocks.platform.execution_workers import ExecutionWorkers
 from blocks.ports import GitOpsVerifier, GitProvider, RegistryProvider, SecretBindings, SecretStore
 from core.errors import DomainError
-from core.settings import get_settings
+from core.settings import reset_settings
 from sandbox.run import HARBOR_PROJECT, Sandbox
 from sandbox.server import SandboxServer
 from services.platform.execution_workers.app import create_app
@@ -66,7 +66,7 @@ def test_it_plays_every_role_but_the_registry() -> None:
 def test_from_env_reads_the_url_and_the_internal_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXECUTION_WORKERS_URL", "http://workers:8081")
     monkeypatch.setenv("INTERNAL_AUTH_TOKEN", TOKEN)
-    get_settings.cache_clear()
+    reset_settings()
     block = ExecutionWorkers.from_env()
     assert block.url == "http://workers:8081"
     assert block.internal_token is not None

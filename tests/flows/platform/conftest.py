@@ -18,8 +18,9 @@ from blocks.github import GitHubProvider
 from blocks.harbor import HarborProvider
 from blocks.platform.control_plane import ControlPlane
 from blocks.secret_endpoints import HttpSecretBackend
+from blocks.settings import ProviderSettings
 from blocks.vault import VaultSecretBackend
-from core.settings import Settings, get_settings
+from core.settings import reset_settings
 from sandbox.run import Sandbox
 from tests.flows.platform.support import ControlPlaneServer, Domain, unique
 
@@ -65,7 +66,7 @@ def saved_blocks(
     prefect_harness: None, sandbox: Sandbox, control_plane_server: ControlPlaneServer
 ) -> None:
     """The production block documents (``<type>/default``), pointing at the sandbox."""
-    settings = Settings(**platform_env(sandbox, control_plane_server.url))  # type: ignore[arg-type]
+    settings = ProviderSettings(**platform_env(sandbox, control_plane_server.url))  # type: ignore[arg-type]
     GitHubProvider.from_env(settings).save("default", overwrite=True)
     HarborProvider.from_env(settings).save("default", overwrite=True)
     VaultSecretBackend.from_env(settings).save("default", overwrite=True)
@@ -83,7 +84,7 @@ def idp_env(
     """Each flow test sees the sandbox's variables and tiny retry delays; no fault leaks."""
     for name, value in platform_env(sandbox, control_plane_server.url).items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+    reset_settings()
     yield
     for server in sandbox.servers.values():
         server.faults.clear()
@@ -104,6 +105,6 @@ def own_control_plane(
     name = unique("cp")
     ControlPlane(url=server.url).save(name, overwrite=True)
     monkeypatch.setenv("IDP_CONTROL_PLANE_BLOCK", f"idp-control-plane/{name}")
-    get_settings.cache_clear()
+    reset_settings()
     yield server
     server.stop()

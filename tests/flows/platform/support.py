@@ -28,11 +28,11 @@ from prefect.states import Scheduled, State
 from sqlalchemy import create_engine, text
 
 from blocks.platform.domain import ApplicationStatus
-from core.settings import Settings
 from sandbox.harbor import RobotSpec
 from sandbox.run import HARBOR_PROJECT, Sandbox
 from sandbox.server import LoopbackServer
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 T = TypeVar("T")
@@ -57,7 +57,9 @@ class ControlPlaneServer:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self.launcher = RecordingLauncher()
-        self.app = create_app(Settings(DATABASE_URL=database_url), launcher=self.launcher)
+        self.app = create_app(
+            ControlPlaneSettings(DATABASE_URL=database_url), launcher=self.launcher
+        )
         self.url = ""
         self._server: LoopbackServer | None = None
 

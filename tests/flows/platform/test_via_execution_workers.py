@@ -25,12 +25,13 @@ from blocks.platform.workflows import (
     SecretRotationRequest,
 )
 from blocks.vault import VaultSecretBackend
-from core.settings import Settings, get_settings
+from core.settings import reset_settings
 from flows.platform.application_onboarding import application_onboarding
 from flows.platform.environment_provisioning import application_environment_provisioning
 from flows.platform.results import SecretRotationResult
 from flows.platform.secret_rotation import secret_rotation
 from sandbox.run import DEFAULT_GITHUB_ORG, Sandbox
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 from tests.flows.platform.conftest import ROUTED_ROLES, platform_env
 from tests.flows.platform.support import (
     ControlPlaneServer,
@@ -50,7 +51,7 @@ def workers_url(sandbox: Sandbox, control_plane_server: ControlPlaneServer) -> I
     """execution-workers configured like a deployment: the seed's variables (Vault on)."""
     from services.platform.execution_workers.app import create_app
 
-    settings = Settings(**platform_env(sandbox, control_plane_server.url))  # type: ignore[arg-type]
+    settings = ExecutionWorkersSettings(**platform_env(sandbox, control_plane_server.url))  # type: ignore[arg-type]
     with LiveServer(create_app(settings)) as server:
         yield server.url
 
@@ -65,7 +66,7 @@ def routed_block(saved_blocks: None, workers_url: str) -> str:
 def route_through_workers(routed_block: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ROUTED_ROLES:
         monkeypatch.setenv(variable, routed_block)
-    get_settings.cache_clear()
+    reset_settings()
 
 
 def served(workers_url: str, route: str) -> float:

@@ -2,7 +2,7 @@
 
 ``services.platform.control_plane.db.upgrade_to_head`` passes its engine in
 ``config.attributes["engine"]``; the ``alembic`` command line (for new revisions) uses
-``DATABASE_URL`` / ``IDP_DATA_DIR`` through core settings instead.
+``DATABASE_URL`` / ``IDP_DATA_DIR`` through the service's settings instead.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 import services.platform.control_plane.models  # noqa: F401  (registers the tables)
-from core.settings import get_settings
 from services.platform.control_plane.db import make_engine
+from services.platform.control_plane.settings import ControlPlaneSettings
 
 target_metadata = SQLModel.metadata
 
@@ -22,7 +22,7 @@ def _engine() -> Engine:
     engine = context.config.attributes.get("engine")
     if isinstance(engine, Engine):
         return engine
-    return make_engine(get_settings().database_url)
+    return make_engine(ControlPlaneSettings.current().database_url)
 
 
 def run_migrations_online() -> None:

@@ -18,12 +18,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from core.settings import Settings
 from idp.databases import PG_HOST, PG_PORT, fresh_postgres_databases, postgres_answers
 from idp.postgres import running_postgres
 from idp.stack import free_port
 from services.platform.control_plane.app import create_app
 from services.platform.control_plane.db import make_engine, upgrade_to_head
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 TABLES = (
@@ -88,12 +88,12 @@ def launcher() -> RecordingLauncher:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(DATABASE_URL=database_url)
+def settings(database_url: str) -> ControlPlaneSettings:
+    return ControlPlaneSettings(DATABASE_URL=database_url)
 
 
 @pytest.fixture
-def app(settings: Settings, launcher: RecordingLauncher) -> FastAPI:
+def app(settings: ControlPlaneSettings, launcher: RecordingLauncher) -> FastAPI:
     return create_app(settings, launcher=launcher)
 
 

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
 from services.platform.control_plane.launcher import WorkflowLauncher
+from services.platform.control_plane.settings import ControlPlaneSettings
 
 # Request validation happens before any database work: one backend is enough for it.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def make_client(settings: Settings, launcher: WorkflowLauncher) -> TestClient:
+def make_client(settings: ControlPlaneSettings, launcher: WorkflowLauncher) -> TestClient:
     """A client on a new app over the same database (use it as a context manager)."""
     return TestClient(create_app(settings, launcher=launcher), raise_server_exceptions=False)
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.errors import WorkflowEngineUnavailable
-from core.settings import Settings
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.helpers import (
     SQLITE_ONLY,
     error_code,
@@ -112,7 +112,9 @@ def test_reusing_a_key_for_another_request_is_refused(client: TestClient) -> Non
     assert client.get("/api/v1/applications/billing").status_code == 404
 
 
-def test_engine_unavailable_is_503_and_leaves_nothing_written(settings: Settings) -> None:
+def test_engine_unavailable_is_503_and_leaves_nothing_written(
+    settings: ControlPlaneSettings,
+) -> None:
     failing = RecordingLauncher(fail_with=WorkflowEngineUnavailable("Prefect API unreachable"))
     with make_client(settings, failing) as client:
         response = client.post(

@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from core.settings import Settings
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 TOKEN = "s3cr3t-internal-token"
@@ -65,7 +66,7 @@ CALLS: dict[tuple[str, str], tuple[str, Any, int]] = {
 
 
 def _client(database_url: str, token: str | None) -> TestClient:
-    settings = Settings(
+    settings = ControlPlaneSettings(
         DATABASE_URL=database_url, INTERNAL_AUTH_TOKEN=SecretStr(token) if token else None
     )
     return TestClient(create_app(settings, launcher=RecordingLauncher()))
@@ -93,7 +94,9 @@ def test_the_table_covers_every_internal_route(secured: TestClient) -> None:
     assert served == set(CALLS)
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Internal-Token": "wrong"}, {"X-Internal-Token": ""}])
+@pytest.mark.parametrize(
+    "headers", [{}, {INTERNAL_TOKEN_HEADER: "wrong"}, {INTERNAL_TOKEN_HEADER: ""}]
+)
 def test_missing_or_wrong_token_is_401_everywhere(
     secured: TestClient, headers: dict[str, str]
 ) -> None:
@@ -105,13 +108,13 @@ def test_missing_or_wrong_token_is_401_everywhere(
     assert {r.json()["error"]["code"] for r in answers.values()} == {"unauthorized"}
     # Nothing was done on the way: the secret is still unlocked and active.
     secret = secured.get(
-        "/internal/v1/secrets/harbor-ci", headers={"X-Internal-Token": TOKEN}
+        "/internal/v1/secrets/harbor-ci", headers={INTERNAL_TOKEN_HEADER: TOKEN}
     ).json()
     assert (secret["lock_holder"], secret["status"]) == (None, "active")
 
 
 def test_right_token_gets_the_normal_answer_everywhere(secured: TestClient) -> None:
-    headers = {"X-Internal-Token": TOKEN}
+    headers = {INTERNAL_TOKEN_HEADER: TOKEN}
     statuses = {
         key: secured.request(key[0], path, json=body, headers=headers).status_code
         for key, (path, body, _) in CALLS.items()

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.errors import WorkflowEngineUnavailable
-from core.settings import Settings
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.helpers import (
     SQLITE_ONLY,
     error_code,
@@ -106,7 +106,7 @@ def test_bad_bodies_are_422_naming_the_field(
 
 
 def test_engine_unavailable_is_503_and_leaves_no_environment(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: ControlPlaneSettings
 ) -> None:
     onboard_application(client, "payments")
     failing = RecordingLauncher(fail_with=WorkflowEngineUnavailable("down"))

@@ -10,17 +10,17 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from core.settings import Settings
 from services.platform.control_plane.db import make_engine
 from services.platform.control_plane.models import IdempotencyRecord
 from services.platform.control_plane.models.common import utcnow
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.helpers import error_code, make_client, register_secret
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 TTL_SECONDS = 1.0
 
 
-def short_lived(settings: Settings) -> Settings:
+def short_lived(settings: ControlPlaneSettings) -> ControlPlaneSettings:
     return settings.model_copy(update={"IDP_IDEMPOTENCY_TTL_SECONDS": TTL_SECONDS})
 
 
@@ -36,7 +36,7 @@ def release(client: TestClient, run_id: str) -> None:
     assert response.json()["lock_holder"] is None
 
 
-def stored_keys(settings: Settings) -> set[str]:
+def stored_keys(settings: ControlPlaneSettings) -> set[str]:
     engine = make_engine(settings.database_url)
     try:
         with Session(engine) as session:
@@ -45,7 +45,7 @@ def stored_keys(settings: Settings) -> set[str]:
         engine.dispose()
 
 
-def add_records(settings: Settings, ages: dict[str, timedelta]) -> None:
+def add_records(settings: ControlPlaneSettings, ages: dict[str, timedelta]) -> None:
     engine = make_engine(settings.database_url)
     try:
         with Session(engine) as session:
@@ -61,7 +61,7 @@ def add_records(settings: Settings, ages: dict[str, timedelta]) -> None:
 
 
 def test_a_key_reused_after_its_ttl_starts_a_new_run(
-    settings: Settings, launcher: RecordingLauncher
+    settings: ControlPlaneSettings, launcher: RecordingLauncher
 ) -> None:
     with make_client(short_lived(settings), launcher) as client:
         register_secret(client, "harbor-ci")
@@ -85,7 +85,7 @@ def test_a_key_reused_after_its_ttl_starts_a_new_run(
 
 
 def test_an_expired_key_may_carry_another_request(
-    settings: Settings, launcher: RecordingLauncher
+    settings: ControlPlaneSettings, launcher: RecordingLauncher
 ) -> None:
     with make_client(short_lived(settings), launcher) as client:
         headers = {"Idempotency-Key": "k-1"}
@@ -102,7 +102,7 @@ def test_an_expired_key_may_carry_another_request(
 
 
 def test_the_app_prunes_expired_records_when_it_starts(
-    settings: Settings, launcher: RecordingLauncher
+    settings: ControlPlaneSettings, launcher: RecordingLauncher
 ) -> None:
     day = timedelta(seconds=settings.IDP_IDEMPOTENCY_TTL_SECONDS)
     with make_client(settings, launcher):  # migrates the database

@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import services.platform.control_plane.models  # noqa: F401  (tables on the metadata)
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
 from services.platform.control_plane.db import alembic_config, make_engine, upgrade_to_head
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 
 TABLES = {
@@ -134,7 +134,7 @@ def test_the_compensation_log_migrates_down_and_up_alone(empty_database: str) ->
 
 def test_default_database_is_a_sqlite_file_under_the_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    app = create_app(Settings(IDP_DATA_DIR=data_dir), launcher=RecordingLauncher())
+    app = create_app(ControlPlaneSettings(IDP_DATA_DIR=data_dir), launcher=RecordingLauncher())
     with TestClient(app) as client:
         assert client.get("/ready").status_code == 200
     assert (data_dir / "control-plane.db").is_file()
@@ -142,7 +142,9 @@ def test_default_database_is_a_sqlite_file_under_the_data_dir(tmp_path: Path) ->
 
 @pytest.mark.postgres
 def test_database_gone_is_503_upstream_unavailable(empty_postgres: str) -> None:
-    app = create_app(Settings(DATABASE_URL=empty_postgres), launcher=RecordingLauncher())
+    app = create_app(
+        ControlPlaneSettings(DATABASE_URL=empty_postgres), launcher=RecordingLauncher()
+    )
     with TestClient(app) as client:
         assert client.get("/ready").status_code == 200
         name = make_url(empty_postgres).database

@@ -18,9 +18,9 @@ from prefect import flow
 
 from blocks.platform.domain import WORKFLOW_APPLICATION_ONBOARDING
 from blocks.platform.workflows import DEPLOYMENT_NAME, ApplicationOnboardingRequest
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
 from services.platform.control_plane.launcher import WorkflowLauncher
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.helpers import error_code
 
 
@@ -47,7 +47,7 @@ def _read_run(run_id: str) -> Any:
 
 
 def _client(tmp_path: Path, launcher: WorkflowLauncher) -> TestClient:
-    settings = Settings(DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}")
+    settings = ControlPlaneSettings(DATABASE_URL=f"sqlite:///{tmp_path / 'cp.db'}")
     return TestClient(create_app(settings, launcher=launcher), raise_server_exceptions=False)
 
 

@@ -9,10 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from core.settings import DEFAULT_SECRET_LOCK_TTL_SECONDS, Settings
 from services.platform.control_plane.db import make_engine
 from services.platform.control_plane.models import Secret
 from services.platform.control_plane.models.common import utcnow
+from services.platform.control_plane.settings import (
+    DEFAULT_SECRET_LOCK_TTL_SECONDS,
+    ControlPlaneSettings,
+)
 from tests.services.platform.control_plane.helpers import (
     SQLITE_ONLY,
     error_code,
@@ -203,7 +206,7 @@ def test_releasing_needs_a_holder(client: TestClient) -> None:
     assert error_code(response) == "invalid_input"
 
 
-def age_lock(settings: Settings, secret_id: str, age: timedelta) -> None:
+def age_lock(settings: ControlPlaneSettings, secret_id: str, age: timedelta) -> None:
     """Make the secret's lock look taken ``age`` ago (as if its holder died back then)."""
     engine = make_engine(settings.database_url)
     try:
@@ -218,7 +221,7 @@ def age_lock(settings: Settings, secret_id: str, age: timedelta) -> None:
 
 
 def test_a_stale_lock_is_taken_over_and_its_old_holder_shut_out(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: ControlPlaneSettings
 ) -> None:
     register_secret(client, "harbor-ci")
     lock(client, "run-dead")
@@ -247,7 +250,7 @@ def test_a_stale_lock_is_taken_over_and_its_old_holder_shut_out(
 
 
 def test_a_lock_within_its_ttl_is_kept_and_renewing_restarts_it(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: ControlPlaneSettings
 ) -> None:
     register_secret(client, "harbor-ci")
     lock(client, "run-a")
@@ -260,7 +263,7 @@ def test_a_lock_within_its_ttl_is_kept_and_renewing_restarts_it(
 
 
 def test_a_rotation_request_takes_over_a_stale_lock(
-    client: TestClient, settings: Settings, launcher: RecordingLauncher
+    client: TestClient, settings: ControlPlaneSettings, launcher: RecordingLauncher
 ) -> None:
     register_secret(client, "harbor-ci")
     first = client.post("/api/v1/secrets/harbor-ci/rotations")
@@ -281,7 +284,9 @@ def test_a_rotation_request_takes_over_a_stale_lock(
     assert error_code(lock(client, stale_run)) == "secret_locked"
 
 
-def test_the_ttl_comes_from_the_settings(settings: Settings, launcher: RecordingLauncher) -> None:
+def test_the_ttl_comes_from_the_settings(
+    settings: ControlPlaneSettings, launcher: RecordingLauncher
+) -> None:
     short = settings.model_copy(update={"IDP_SECRET_LOCK_TTL_SECONDS": 60.0})
     with make_client(short, launcher) as client:
         register_secret(client, "harbor-ci")

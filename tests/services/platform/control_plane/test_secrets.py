@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from core.errors import WorkflowEngineUnavailable
-from core.settings import Settings
 from services.platform.control_plane.app import create_app
+from services.platform.control_plane.settings import ControlPlaneSettings
 from tests.services.platform.control_plane.helpers import (
     SQLITE_ONLY,
     error_code,
@@ -148,7 +148,7 @@ def test_rotation_of_unknown_secret_is_404(client: TestClient) -> None:
 
 
 def test_engine_unavailable_leaves_the_secret_unlocked(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: ControlPlaneSettings
 ) -> None:
     register_secret(client, "harbor-ci")
     failing = RecordingLauncher(fail_with=WorkflowEngineUnavailable("down"))
@@ -174,7 +174,7 @@ def test_repeated_rotation_with_the_same_key_is_one_run(
 
 
 @pytest.fixture
-def served(settings: Settings) -> tuple[FastAPI, RecordingLauncher]:
+def served(settings: ControlPlaneSettings) -> tuple[FastAPI, RecordingLauncher]:
     # A launch that takes a while keeps the race window open.
     launcher = RecordingLauncher(delay_seconds=0.05)
     return create_app(settings, launcher=launcher), launcher

@@ -10,10 +10,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from core.settings import Settings
 from sandbox.run import Sandbox
 from services.platform.control_plane.app import create_app as create_control_plane
+from services.platform.control_plane.settings import ControlPlaneSettings
 from services.platform.execution_workers.app import create_app
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 from tests.services.platform.control_plane.launchers import RecordingLauncher
 from tests.services.platform.control_plane.live import LiveServer
 from tests.services.platform.execution_workers.support import workers_settings
@@ -37,19 +38,19 @@ def control_plane_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     """control-plane-api on SQLite, served in a thread, for the events workers report."""
     path: Path = tmp_path_factory.mktemp("cp") / "control-plane.db"
     app = create_control_plane(
-        Settings(DATABASE_URL=f"sqlite:///{path}"), launcher=RecordingLauncher()
+        ControlPlaneSettings(DATABASE_URL=f"sqlite:///{path}"), launcher=RecordingLauncher()
     )
     with LiveServer(app) as server:
         yield server.url
 
 
 @pytest.fixture
-def settings(sandbox: Sandbox, control_plane_url: str) -> Settings:
+def settings(sandbox: Sandbox, control_plane_url: str) -> ExecutionWorkersSettings:
     return workers_settings(sandbox, control_plane_url)
 
 
 @pytest.fixture
-def app(settings: Settings) -> FastAPI:
+def app(settings: ExecutionWorkersSettings) -> FastAPI:
     return create_app(settings)
 
 

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from core.settings import Settings
 from sandbox.run import Sandbox
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
 TOKEN = "ew-internal-t0ken"
 VAULT_VARS = ("VAULT_ADDR", "VAULT_TOKEN")
@@ -24,7 +24,7 @@ def unique(prefix: str) -> str:
 
 def workers_settings(
     sandbox: Sandbox, control_plane_url: str = "", *, vault: bool = False, **overrides: Any
-) -> Settings:
+) -> ExecutionWorkersSettings:
     """Settings of a service over the sandbox: HTTP secret endpoints unless ``vault``."""
     env: dict[str, Any] = dict(sandbox.env())
     if not vault:
@@ -32,7 +32,7 @@ def workers_settings(
             env.pop(name)
     env["CONTROL_PLANE_URL"] = control_plane_url
     env.update(overrides)
-    return Settings(**env)
+    return ExecutionWorkersSettings(**env)
 
 
 def closed_port_url() -> str:

@@ -9,16 +9,17 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from core.settings import Settings
+from core.internal_auth import INTERNAL_TOKEN_HEADER
 from sandbox.run import Sandbox
 from services.platform.execution_workers.app import create_app
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 from tests.services.platform.execution_workers.support import TOKEN, error_code, workers_settings
 
 # Operational routes a load balancer and Prometheus call without credentials.
 OPEN_ROUTES = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
 
 
-def _routes(settings: Settings) -> list[tuple[str, str]]:
+def _routes(settings: ExecutionWorkersSettings) -> list[tuple[str, str]]:
     schema = create_app(settings).openapi()
     return sorted(
         (method.upper(), path)
@@ -27,7 +28,7 @@ def _routes(settings: Settings) -> list[tuple[str, str]]:
     )
 
 
-ALL_ROUTES = _routes(Settings(CONTROL_PLANE_URL=""))
+ALL_ROUTES = _routes(ExecutionWorkersSettings(CONTROL_PLANE_URL=""))
 PROTECTED = [route for route in ALL_ROUTES if route not in OPEN_ROUTES]
 
 
@@ -61,7 +62,9 @@ def open_app(sandbox: Sandbox) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
-@pytest.mark.parametrize("headers", [{}, {"X-Internal-Token": "wrong"}], ids=["missing", "wrong"])
+@pytest.mark.parametrize(
+    "headers", [{}, {INTERNAL_TOKEN_HEADER: "wrong"}], ids=["missing", "wrong"]
+)
 def test_without_the_right_token_every_handler_answers_401(
     guarded: TestClient, method: str, path: str, headers: dict[str, str]
 ) -> None:
@@ -74,7 +77,7 @@ def test_without_the_right_token_every_handler_answers_401(
 def test_with_the_right_token_the_request_reaches_the_handler(
     guarded: TestClient, method: str, path: str
 ) -> None:
-    response = guarded.request(method, path, json={}, headers={"X-Internal-Token": TOKEN})
+    response = guarded.request(method, path, json={}, headers={INTERNAL_TOKEN_HEADER: TOKEN})
     assert (response.status_code, error_code(response)) == (422, "invalid_input")
 
 
@@ -93,5 +96,7 @@ def test_operational_routes_need_no_token(guarded: TestClient, method: str, path
 
 def test_a_real_request_with_the_token_succeeds(guarded: TestClient) -> None:
     body = {"environment_id": "env-auth", "repository": "appenv-env-auth"}
-    response = guarded.post("/appenv/gitops-verify", json=body, headers={"X-Internal-Token": TOKEN})
+    response = guarded.post(
+        "/appenv/gitops-verify", json=body, headers={INTERNAL_TOKEN_HEADER: TOKEN}
+    )
     assert response.status_code == 200

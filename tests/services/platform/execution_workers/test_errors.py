@@ -167,8 +167,8 @@ def test_a_half_configured_provider_makes_the_service_not_ready(sandbox: Sandbox
 
 
 def test_nothing_configured_is_not_ready() -> None:
-    from core.settings import Settings
+    from services.platform.execution_workers.settings import ExecutionWorkersSettings
 
-    with TestClient(create_app(Settings(CONTROL_PLANE_URL=""))) as client:
+    with TestClient(create_app(ExecutionWorkersSettings(CONTROL_PLANE_URL=""))) as client:
         assert client.get("/health").json() == {"status": "ok"}
         assert client.get("/ready").status_code == 412

@@ -19,9 +19,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from core.settings import Settings
 from sandbox.run import Sandbox
 from services.platform.execution_workers.app import create_app
+from services.platform.execution_workers.settings import ExecutionWorkersSettings
 from tests.services.platform.execution_workers.support import workers_settings
 
 CHECKS = [
@@ -34,7 +34,7 @@ MAX_EXAMPLES = 25
 
 
 def _operations() -> list[tuple[str, str]]:
-    paths = create_app(Settings(CONTROL_PLANE_URL="")).openapi()["paths"]
+    paths = create_app(ExecutionWorkersSettings(CONTROL_PLANE_URL="")).openapi()["paths"]
     return sorted((path, method.upper()) for path, ops in paths.items() for method in ops)
 
 
