@@ -89,10 +89,8 @@ class Roles:
         return dict(self._blocks)
 
 
-async def load_role(role: str) -> Any:
+def _checked(role: str, slug: str, block: Any) -> Any:
     variable, interface = ROLES[role]
-    slug = getattr(RoleSettings.current(), variable)
-    block = await Block.aload(slug)
     if not isinstance(block, interface):
         raise InvalidInput(
             f"{variable}={slug} is a {type(block).__name__}, not a {interface.__name__}",
@@ -101,8 +99,18 @@ async def load_role(role: str) -> Any:
     return block
 
 
+async def load_role(role: str) -> Any:
+    slug = getattr(RoleSettings.current(), ROLES[role][0])
+    return _checked(role, slug, await Block.aload(slug))
+
+
 async def load_roles(*roles: str) -> Roles:
-    """The control plane and the given roles, loaded concurrently."""
-    names = ["control_plane", *(r for r in roles if r != "control_plane")]
-    loaded = await asyncio.gather(*(load_role(name) for name in names))
-    return Roles(dict(zip(names, loaded, strict=True)))
+    """The control plane and the given roles, loaded concurrently; roles played by the
+    same block document (bindings and GitOps by the secret system's endpoints) share one
+    load and one block, so one HTTP client."""
+    settings = RoleSettings.current()
+    names = ["control_plane", *dict.fromkeys(r for r in roles if r != "control_plane")]
+    slugs = {name: getattr(settings, ROLES[name][0]) for name in names}
+    distinct = list(dict.fromkeys(slugs.values()))
+    loaded = dict(zip(distinct, await asyncio.gather(*map(Block.aload, distinct)), strict=True))
+    return Roles({name: _checked(name, slugs[name], loaded[slugs[name]]) for name in names})
