@@ -81,6 +81,35 @@ def save_block_documents(name: str = DEFAULT_DOCUMENT) -> dict[str, str]:
     return saved
 
 
+LOCAL_STORAGE_TYPE = "local-file-system"
+
+
+def ensure_result_storage() -> str:
+    """The block ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` names, when it is a local file
+    system: created under ``$PREFECT_HOME/storage`` if missing (the local platform's; a
+    deployment across machines names a shared storage block it created itself).
+
+    With a storage block, Prefect neither reads the server's default result storage per
+    run nor resolves the storage path of every task result (~1.5 ms of system calls
+    each, which batches of hundreds of items pay for on the event loop; measured).
+    """
+    from prefect.filesystems import LocalFileSystem
+    from prefect.settings import PREFECT_HOME, PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK
+
+    slug = PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK.value()
+    if not slug:
+        return "not set: Prefect's default result storage"
+    kind, _, name = slug.partition("/")
+    try:
+        Block.load(slug)
+        return f"{slug} (already there)"
+    except ValueError:
+        if kind != LOCAL_STORAGE_TYPE or not name:
+            return f"{slug} does not exist: save it (shared storage every worker can reach)"
+    LocalFileSystem(basepath=str(PREFECT_HOME.value() / "storage")).save(name)
+    return f"{slug} created"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idp bootstrap", description=__doc__)
     parser.add_argument("--name", default=DEFAULT_DOCUMENT, help="block document name")
@@ -94,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("automations: crashed-run detection (heartbeats) and rescheduling installed")
     print("registered block types:", ", ".join(register_block_types()))
+    print("result storage:", ensure_result_storage())
     for slug, outcome in save_block_documents(args.name).items():
         print(f"  {slug:<26} {outcome}")
     return 0

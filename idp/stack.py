@@ -33,6 +33,7 @@ from idp.postgres import EmbeddedPostgres
 
 BIN = Path(sys.executable).parent
 EXECUTION_WORKERS_BLOCK = "idp-execution-workers/default"
+RESULT_STORAGE_BLOCK = "local-file-system/idp-results"
 
 
 def free_port() -> int:
@@ -129,6 +130,9 @@ class Stack:
                 "PREFECT_UI_URL": self.prefect_ui_url,
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+                # A result storage block (created by `idp bootstrap`): Prefect then skips a
+                # server read per run and a path resolution per task result.
+                "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": RESULT_STORAGE_BLOCK,
                 "PREFECT_WORKER_QUERY_SECONDS": str(self.config.worker_poll_seconds),
                 # Heartbeats let the recovery automations (deployments/recovery.py) find runs
                 # whose process died with its host.
@@ -137,6 +141,9 @@ class Stack:
                 "IDP_PROJECT_DIR": str(PROJECT_ROOT),
                 "CONTROL_PLANE_URL": self.control_plane_url,
                 "PYTHONUNBUFFERED": "1",
+                # The worker runs a cancelled run's on_cancellation hook itself, outside any
+                # flow run; its undo steps' task logs stay in the worker log, not the API.
+                "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
                 # The pool's engine command (`idp flow-run`, prefect.yaml) is found on PATH,
                 # as in an activated virtualenv.
                 "PATH": os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),

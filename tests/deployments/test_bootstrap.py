@@ -98,3 +98,28 @@ def test_work_pool_is_created_once(prefect_harness: None) -> None:
     assert ensure_work_pool("idp-pool-test") is False
     with get_client(sync_client=True) as client:
         assert client.read_work_pool("idp-pool-test").type == "process"
+
+
+def test_the_local_result_storage_block_is_created_once(prefect_harness: None) -> None:
+    from prefect.filesystems import LocalFileSystem
+    from prefect.settings import PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK, temporary_settings
+
+    from deployments.bootstrap import ensure_result_storage
+
+    slug = "local-file-system/idp-results-test"
+    with temporary_settings({PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: slug}):
+        assert ensure_result_storage() == f"{slug} created"
+        assert ensure_result_storage() == f"{slug} (already there)"
+    block = LocalFileSystem.load("idp-results-test")
+    assert str(block.basepath).endswith("storage")
+
+
+def test_a_missing_shared_result_storage_block_is_reported_not_invented(
+    prefect_harness: None,
+) -> None:
+    from prefect.settings import PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK, temporary_settings
+
+    from deployments.bootstrap import ensure_result_storage
+
+    with temporary_settings({PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: "s3-bucket/nowhere"}):
+        assert "does not exist" in ensure_result_storage()
